@@ -1,0 +1,71 @@
+// Small element-wise ops; contracts in elementwise.h.
+#include "kernels/cpu/elementwise.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace moe::cpu {
+namespace {
+// Element counts below which an op stays on the calling thread: exp-bound ops pay for a
+// parallel region sooner than pure memory ops.
+constexpr int64_t kMinParallelExp = 4096;
+constexpr int64_t kMinParallelMem = int64_t{1} << 15;
+}  // namespace
+
+void embedding(const int32_t* ids, int64_t T, WeightRef table, int64_t D, float* out) {
+  assert(dtype_is_compute(table.dtype));
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t row = static_cast<int64_t>(ids[t]) * D;
+    float* o = out + t * D;
+    switch (table.dtype) {
+      case DType::kF32:
+        std::memcpy(o, static_cast<const float*>(table.data) + row, static_cast<size_t>(D) * sizeof(float));
+        break;
+      case DType::kF16: {
+        const uint16_t* src = static_cast<const uint16_t*>(table.data) + row;
+        for (int64_t i = 0; i < D; ++i) o[i] = f16_to_f32(src[i]);
+        break;
+      }
+      case DType::kBF16: {
+        const uint16_t* src = static_cast<const uint16_t*>(table.data) + row;
+        for (int64_t i = 0; i < D; ++i) o[i] = bf16_to_f32(src[i]);
+        break;
+      }
+      case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
+      case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
+      case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
+        assert(false && "embedding: table dtype is not a compute dtype");
+        break;
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  // Element i reads gate[i] and up[i] before writing out[i]: out may alias either.
+#pragma omp parallel for schedule(static) if (n >= kMinParallelExp)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_scaled(float* acc, const float* x, float s, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
+  for (int64_t i = 0; i < n; ++i) acc[i] += s * x[i];
+}
+
+void add_inplace(float* a, const float* b, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+void clamp(float* x, int64_t n, float lo, float hi) {
+#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
+  for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], lo), hi);
+}
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace moe::cpu

@@ -1,0 +1,16 @@
+// Subcommands of the `moe` program. Each registers its options on the app and returns the
+// action to run when it is the chosen subcommand; actions return the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace moe::cli {
+
+using Action = std::function<int()>;
+
+Action add_run_command(CLI::App& app);
+Action add_make_tiny_command(CLI::App& app);
+Action add_devices_command(CLI::App& app);
+
+}  // namespace moe::cli

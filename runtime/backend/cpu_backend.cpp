@@ -1,0 +1,179 @@
+#include "runtime/backend/cpu_backend.h"
+
+#include <omp.h>
+
+#include <cstring>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/routing.h"
+#include "runtime/core/error.h"
+
+namespace moe {
+namespace {
+
+void expect_f32(const Tensor& t, const char* op, const char* what) {
+  MOE_CHECK(t.dtype == DType::kF32 && t.device == Device::kCpu, "cpu backend: ", op, ": ", what,
+            " must be an f32 host tensor, found ", dtype_name(t.dtype), " ", shape_str(t));
+}
+
+void expect_weight(const Tensor& t, const char* op, const char* what) {
+  MOE_CHECK(dtype_is_compute(t.dtype) && t.device == Device::kCpu, "cpu backend: ", op, ": ", what,
+            " has dtype ", dtype_name(t.dtype), "; the CPU backend computes over F32, F16 and BF16");
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
+  omp_set_num_threads(threads_);
+}
+
+std::string CpuBackend::name() const { return str_cat("cpu (", threads_, " threads)"); }
+
+Tensor CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
+  Tensor t(nullptr, dtype, Device::kCpu, shape);
+  const uint64_t bytes = (t.nbytes() + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+  MOE_CHECK(p != nullptr, "cpu backend: cannot allocate ", bytes, " bytes for ", shape_str(t));
+  arena_.emplace_back(p);
+  t.data = p;
+  return t;
+}
+
+Tensor CpuBackend::load_weight(const TensorView& w) {
+  Tensor t;
+  t.data = const_cast<void*>(w.data);  // read-only by contract: ops never write weights
+  t.dtype = w.dtype;
+  t.device = Device::kCpu;
+  MOE_CHECK(w.shape.size() <= t.shape.size(), w.file, ": tensor '", w.name, "' has rank ", w.shape.size());
+  t.rank = static_cast<int>(w.shape.size());
+  for (size_t i = 0; i < w.shape.size(); ++i) t.shape[i] = w.shape[i];
+  return t;
+}
+
+void CpuBackend::copy_from_host(const void* src, uint64_t bytes, Tensor& dst) {
+  MOE_CHECK(bytes <= dst.nbytes(), "cpu backend: copy of ", bytes, " bytes into ", dst.nbytes());
+  std::memcpy(dst.data, src, bytes);
+}
+
+void CpuBackend::copy_to_host(const Tensor& src, void* dst, uint64_t bytes) {
+  MOE_CHECK(bytes <= src.nbytes(), "cpu backend: copy of ", bytes, " bytes from ", src.nbytes());
+  std::memcpy(dst, src.data, bytes);
+}
+
+void CpuBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
+  expect_weight(table, "embedding", "table");
+  expect_f32(out, "embedding", "out");
+  cpu::embedding(ids.as<const int32_t>(), ids.numel(), table.ref(), table.dim(1), out.as<float>());
+}
+
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  expect_f32(x, "rms_norm", "x");
+  expect_weight(w, "rms_norm", "weight");
+  const int64_t d = w.numel();
+  MOE_CHECK(x.numel() % d == 0 && y.numel() == x.numel(), "cpu backend: rms_norm: x ", shape_str(x),
+            " y ", shape_str(y), " weight ", shape_str(w));
+  cpu::rms_norm(x.as<const float>(), x.numel() / d, d, w.ref(), eps, y.as<float>());
+}
+
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  expect_f32(x, "linear", "x");
+  expect_weight(w, "linear", "weight");
+  const int64_t tokens = x.dim(0), k = x.row_size(), n = w.dim(0);
+  MOE_CHECK(w.rank == 2 && w.dim(1) == k && y.dim(0) == tokens && y.row_size() == n,
+            "cpu backend: linear: x ", shape_str(x), " w ", shape_str(w), " y ", shape_str(y));
+  WeightRef b{};
+  if (!bias.empty()) {
+    expect_weight(bias, "linear", "bias");
+    MOE_CHECK(bias.numel() == n, "cpu backend: linear: bias ", shape_str(bias), " for ", n, " outputs");
+    b = bias.ref();
+  }
+  cpu::linear(x.as<const float>(), tokens, k, w.ref(), n, b, y.as<float>());
+}
+
+void CpuBackend::rope(Tensor& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {
+  const int64_t tokens = x.dim(0);
+  positions_.resize(static_cast<size_t>(tokens));
+  for (int64_t t = 0; t < tokens; ++t) positions_[static_cast<size_t>(t)] = pos0 + t;
+  cpu::rope(x.as<float>(), tokens, n_heads, head_dim, positions_.data(), theta);
+}
+
+void CpuBackend::clamp(Tensor& x, float limit) { cpu::clamp(x.as<float>(), x.numel(), -limit, limit); }
+
+void CpuBackend::kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) {
+  const int64_t tokens = k.dim(0), n_kv = k_cache.dim(0), capacity = k_cache.dim(1), head_dim = k_cache.dim(2);
+  MOE_CHECK(pos0 + tokens <= capacity, "KV cache full: ", pos0 + tokens, " positions needed, capacity ", capacity);
+  const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t h = 0; h < n_kv; ++h) {
+      const int64_t src = (t * n_kv + h) * head_dim;
+      const int64_t dst = (h * capacity + pos0 + t) * head_dim;
+      std::memcpy(k_cache.as<float>() + dst, k.as<const float>() + src, row_bytes);
+      std::memcpy(v_cache.as<float>() + dst, v.as<const float>() + src, row_bytes);
+    }
+}
+
+void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+                           int64_t n_heads, int64_t window, float scale, Tensor& out) {
+  cpu::attention(q.as<const float>(), q.dim(0), pos0, n_heads, k_cache.dim(0), k_cache.dim(2),
+                 k_cache.as<const float>(), v_cache.as<const float>(), k_cache.dim(1), window, scale,
+                 out.as<float>());
+}
+
+void CpuBackend::fill_zero(Tensor& x) { std::memset(x.data, 0, x.nbytes()); }
+
+void CpuBackend::add(Tensor& x, const Tensor& y) {
+  MOE_CHECK(x.numel() == y.numel(), "cpu backend: add: ", shape_str(x), " + ", shape_str(y));
+  cpu::add_inplace(x.as<float>(), y.as<const float>(), x.numel());
+}
+
+void CpuBackend::route_topk(const Tensor& logits, int64_t top_k, bool renormalize, std::span<int32_t> ids,
+                            std::span<float> weights) {
+  const int64_t tokens = logits.dim(0), experts = logits.row_size();
+  MOE_CHECK(static_cast<int64_t>(ids.size()) >= tokens * top_k &&
+                static_cast<int64_t>(weights.size()) >= tokens * top_k,
+            "cpu backend: route_topk: output spans too small");
+  cpu::softmax_topk(logits.as<const float>(), tokens, experts, top_k, renormalize, ids.data(), weights.data());
+}
+
+void CpuBackend::swiglu_mlp(const Tensor& x, const MlpWeights& w, Tensor& y) {
+  const int64_t tokens = x.dim(0), width = w.gate.dim(0);
+  const size_t need = static_cast<size_t>(tokens * width);
+  if (gate_buf_.size() < need) {
+    gate_buf_.resize(need);
+    up_buf_.resize(need);
+  }
+  Tensor gate(gate_buf_.data(), DType::kF32, Device::kCpu, {tokens, width});
+  Tensor up(up_buf_.data(), DType::kF32, Device::kCpu, {tokens, width});
+  linear(x, w.gate, Tensor{}, gate);
+  linear(x, w.up, Tensor{}, up);
+  cpu::silu_mul(gate.as<const float>(), up.as<const float>(), tokens * width, gate.as<float>());
+  linear(gate, w.down, Tensor{}, y);
+}
+
+void CpuBackend::gather_rows(const Tensor& x, std::span<const int32_t> rows, Tensor& out) {
+  const int64_t width = x.row_size();
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(out.as<float>() + static_cast<int64_t>(i) * width, x.as<const float>() + rows[i] * width,
+                static_cast<size_t>(width) * sizeof(float));
+}
+
+void CpuBackend::scatter_add_rows(const Tensor& x, std::span<const int32_t> rows, std::span<const float> scale,
+                                  Tensor& acc) {
+  const int64_t width = acc.row_size();
+  for (size_t i = 0; i < rows.size(); ++i)
+    cpu::add_scaled(acc.as<float>() + rows[i] * width, x.as<const float>() + static_cast<int64_t>(i) * width,
+                    scale[i], width);
+}
+
+void CpuBackend::add_sigmoid_gated(const Tensor& x, const Tensor& gate_logit, Tensor& acc) {
+  const int64_t tokens = x.dim(0), width = x.row_size();
+  for (int64_t t = 0; t < tokens; ++t)
+    cpu::add_scaled(acc.as<float>() + t * width, x.as<const float>() + t * width,
+                    cpu::sigmoid(gate_logit.as<const float>()[t]), width);
+}
+
+}  // namespace moe

@@ -1,0 +1,184 @@
+#include "runtime/engine/transformer.h"
+
+#include <cmath>
+
+#include "runtime/core/error.h"
+
+namespace moe {
+
+Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout,
+                         Backend& backend, int64_t max_step_tokens)
+    : c_(config),
+      w_(weights),
+      layout_(layout),
+      b_(backend),
+      max_tokens_(max_step_tokens),
+      heads_(layout.tp_shard(config.num_heads, "num_attention_heads")),
+      kv_heads_(layout.tp_shard(config.num_kv_heads, "num_key_value_heads")),
+      attn_scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)))) {
+  MOE_CHECK(max_step_tokens > 0, "Transformer: max_step_tokens must be positive");
+  const int64_t m = max_step_tokens, h = c_.hidden_size;
+  const int64_t qw = heads_ * c_.head_dim, kvw = kv_heads_ * c_.head_dim;
+  ids_ = b_.alloc(DType::kI32, {m});
+  x_ = b_.alloc(DType::kF32, {m, h});
+  xn_ = b_.alloc(DType::kF32, {m, h});
+  proj_ = b_.alloc(DType::kF32, {m, h});
+  ffn_out_ = b_.alloc(DType::kF32, {m, h});
+  q_ = b_.alloc(DType::kF32, {m, qw});
+  k_ = b_.alloc(DType::kF32, {m, kvw});
+  v_ = b_.alloc(DType::kF32, {m, kvw});
+  attn_ = b_.alloc(DType::kF32, {m, qw});
+  router_logits_ = b_.alloc(DType::kF32, {m, c_.num_experts});
+  expert_in_ = b_.alloc(DType::kF32, {m, h});
+  expert_out_ = b_.alloc(DType::kF32, {m, h});
+  shared_gate_ = b_.alloc(DType::kF32, {m, 1});
+  last_norm_ = b_.alloc(DType::kF32, {1, h});
+  logits_ = b_.alloc(DType::kF32, {1, c_.vocab_size});
+  route_ids_.resize(static_cast<size_t>(m * c_.experts_per_token));
+  route_weights_.resize(route_ids_.size());
+  expert_rows_.resize(static_cast<size_t>(c_.num_experts));
+  expert_scales_.resize(static_cast<size_t>(c_.num_experts));
+  for (size_t e = 0; e < expert_rows_.size(); ++e) {
+    expert_rows_[e].reserve(static_cast<size_t>(m));
+    expert_scales_[e].reserve(static_cast<size_t>(m));
+  }
+}
+
+void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
+                          std::vector<float>& logits) {
+  MOE_CHECK(layout_.is_first_stage() && layout_.is_last_stage(),
+            "Transformer::forward needs the whole model; this stage runs ", layout_.describe());
+  const int64_t vocab = c_.vocab_size;
+  logits.resize(static_cast<size_t>(all_logits ? static_cast<int64_t>(tokens.size()) * vocab : vocab));
+  for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(max_tokens_)) {
+    const size_t n = std::min(tokens.size() - begin, static_cast<size_t>(max_tokens_));
+    embed(tokens.subspan(begin, n));
+    run_layers(static_cast<int64_t>(n), cache);
+    if (all_logits) {
+      for (size_t t = 0; t < n; ++t)
+        logits_of_row(static_cast<int64_t>(t), logits.data() + (begin + t) * static_cast<size_t>(vocab));
+    } else if (begin + n == tokens.size()) {
+      logits_of_row(static_cast<int64_t>(n) - 1, logits.data());
+    }
+  }
+}
+
+void Transformer::embed(std::span<const int32_t> tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  MOE_CHECK(n > 0 && n <= max_tokens_, "embed: ", n, " tokens, at most ", max_tokens_, " per step");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    MOE_CHECK(tokens[i] >= 0 && tokens[i] < c_.vocab_size, "token id ", tokens[i], " at index ", i,
+              " is outside the vocabulary [0, ", c_.vocab_size, ")");
+  Tensor ids = ids_.first_rows(n);
+  b_.copy_from_host(tokens.data(), static_cast<uint64_t>(n) * sizeof(int32_t), ids);
+  Tensor x = x_.first_rows(n);
+  b_.embedding(ids, w_.embed, x);
+}
+
+void Transformer::run_layers(int64_t n, KvCache& cache) {
+  MOE_CHECK(cache.length() + n <= cache.capacity(), "KV cache full: ", cache.length(), " + ", n,
+            " positions exceed its capacity of ", cache.capacity());
+  for (size_t i = 0; i < w_.layers.size(); ++i) {
+    attention_block(w_.layers[i], static_cast<int64_t>(i), n, cache);
+    ffn_block(w_.layers[i], n);
+  }
+  cache.advance(n);
+  counters_.tokens += static_cast<uint64_t>(n);
+}
+
+void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache) {
+  const AttentionWeights& a = w.attn;
+  const int64_t pos0 = cache.length();
+  Tensor x = x_.first_rows(n), xn = xn_.first_rows(n);
+  Tensor q = q_.first_rows(n), k = k_.first_rows(n), v = v_.first_rows(n);
+  Tensor attn = attn_.first_rows(n), proj = proj_.first_rows(n);
+
+  b_.rms_norm(x, w.attn_norm, c_.rms_norm_eps, xn);
+  b_.linear(xn, a.q, a.q_bias, q);
+  b_.linear(xn, a.k, a.k_bias, k);
+  b_.linear(xn, a.v, a.v_bias, v);
+  // q/k norm: the weight's length decides per-head (head_dim) or full-width (q/kv width) rows.
+  if (!a.q_norm.empty()) {
+    b_.rms_norm(q, a.q_norm, c_.rms_norm_eps, q);
+    b_.rms_norm(k, a.k_norm, c_.rms_norm_eps, k);
+  }
+  if (c_.clip_qkv) {
+    b_.clamp(q, *c_.clip_qkv);
+    b_.clamp(k, *c_.clip_qkv);
+    b_.clamp(v, *c_.clip_qkv);
+  }
+  b_.rope(q, heads_, c_.head_dim, pos0, c_.rope_theta);
+  b_.rope(k, kv_heads_, c_.head_dim, pos0, c_.rope_theta);
+  b_.kv_append(k, v, pos0, cache.k(local_layer), cache.v(local_layer));
+  b_.attention(q, cache.k(local_layer), cache.v(local_layer), pos0, heads_,
+               c_.layer_window[static_cast<size_t>(w.index)], attn_scale_, attn);
+  b_.linear(attn, a.o, a.o_bias, proj);
+  // Under tensor parallelism proj is a partial sum here: the all-reduce goes before this add.
+  b_.add(x, proj);
+}
+
+void Transformer::ffn_block(const LayerWeights& w, int64_t n) {
+  Tensor x = x_.first_rows(n), xn = xn_.first_rows(n), out = ffn_out_.first_rows(n);
+  b_.rms_norm(x, w.ffn_norm, c_.rms_norm_eps, xn);
+  if (w.is_moe) {
+    moe_experts(w.moe, xn, out, n);
+  } else {
+    b_.swiglu_mlp(xn, w.dense, out);
+  }
+  // Under tensor parallelism out is a partial sum here: the all-reduce goes before this add.
+  b_.add(x, out);
+}
+
+// out = sum over each token's top-k experts of weight * expert(xn) (+ the gated shared expert).
+// Tokens are grouped per expert so each expert's weights are read once per call; experts run
+// in ascending index order, as transformers accumulates them.
+void Transformer::moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out, int64_t n) {
+  const int64_t top_k = c_.experts_per_token;
+  Tensor logits = router_logits_.first_rows(n);
+  b_.linear(xn, w.router, Tensor{}, logits);
+  const size_t assignments = static_cast<size_t>(n * top_k);
+  b_.route_topk(logits, top_k, c_.renormalize_topk, std::span(route_ids_).first(assignments),
+                std::span(route_weights_).first(assignments));
+
+  for (size_t e = 0; e < expert_rows_.size(); ++e) {
+    expert_rows_[e].clear();
+    expert_scales_[e].clear();
+  }
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < top_k; ++j) {
+      const size_t a = static_cast<size_t>(t * top_k + j);
+      const auto e = static_cast<size_t>(route_ids_[a]);
+      expert_rows_[e].push_back(static_cast<int32_t>(t));
+      expert_scales_[e].push_back(route_weights_[a]);
+    }
+
+  b_.fill_zero(out);
+  for (size_t e = 0; e < expert_rows_.size(); ++e) {
+    const std::vector<int32_t>& rows = expert_rows_[e];
+    if (rows.empty()) continue;
+    const int64_t m = static_cast<int64_t>(rows.size());
+    Tensor in = expert_in_.first_rows(m), y = expert_out_.first_rows(m);
+    b_.gather_rows(xn, rows, in);
+    b_.swiglu_mlp(in, w.experts[e], y);
+    b_.scatter_add_rows(y, rows, expert_scales_[e], out);
+    ++counters_.expert_calls;
+    counters_.routed_tokens += static_cast<uint64_t>(m);
+  }
+
+  if (!w.shared_gate.empty()) {
+    Tensor y = expert_out_.first_rows(n), gate = shared_gate_.first_rows(n);
+    b_.swiglu_mlp(xn, w.shared, y);
+    b_.linear(xn, w.shared_gate, Tensor{}, gate);
+    b_.add_sigmoid_gated(y, gate, out);
+  }
+}
+
+void Transformer::logits_of_row(int64_t row, float* out) {
+  MOE_CHECK(layout_.is_last_stage(), "logits requested from a stage that is not the last: ", layout_.describe());
+  Tensor x = x_.first_rows(row + 1).slice_rows(row, 1);
+  b_.rms_norm(x, w_.final_norm, c_.rms_norm_eps, last_norm_);
+  b_.linear(last_norm_, w_.lm_head, Tensor{}, logits_);
+  b_.copy_to_host(logits_, out, static_cast<uint64_t>(c_.vocab_size) * sizeof(float));
+}
+
+}  // namespace moe

@@ -1,0 +1,82 @@
+// The forward pass of a MoE decoder, written once over the Backend interface and driven by the
+// architecture table (runtime/model/architecture.h) and the parallel layout. One stage of a
+// pipeline: the first stage embeds tokens, every stage runs its layer range, the last stage
+// produces logits. With the single layout all three happen in forward().
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+#include "runtime/engine/kv_cache.h"
+#include "runtime/engine/parallel_layout.h"
+#include "runtime/model/config.h"
+#include "runtime/model/weights.h"
+
+namespace moe {
+
+// Counted per forward call, never logged on the hot path.
+struct ForwardCounters {
+  uint64_t tokens = 0;
+  uint64_t expert_calls = 0;    // (expert, layer) pairs run
+  uint64_t routed_tokens = 0;   // token-expert assignments
+};
+
+class Transformer {
+ public:
+  // Allocates all activations for up to `max_step_tokens` tokens per call; no allocation
+  // happens afterwards. References must outlive the Transformer.
+  Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout,
+              Backend& backend, int64_t max_step_tokens);
+
+  int64_t max_step_tokens() const { return max_tokens_; }
+
+  // Single-stage convenience: runs `tokens` at positions cache.length()... through the whole
+  // model (in chunks of max_step_tokens) and writes logits to `logits`: the last token's
+  // (vocab floats), or every token's (T * vocab floats, row-major) when `all_logits`.
+  // Throws moe::Error for a token id outside the vocabulary or a full KV cache.
+  void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits, std::vector<float>& logits);
+
+  // ---- pipeline stage pieces ----
+  // First stage: hidden()[0:T] = embedding of tokens (T <= max_step_tokens).
+  void embed(std::span<const int32_t> tokens);
+  // This stage's layers over hidden()[0:T] at positions cache.length()..; advances the cache.
+  void run_layers(int64_t n_tokens, KvCache& cache);
+  // Last stage: logits of hidden() row `row` into out[0:vocab].
+  void logits_of_row(int64_t row, float* out);
+  // The residual stream (max_step_tokens, hidden): what one stage hands to the next.
+  Tensor& hidden() { return x_; }
+
+  const ForwardCounters& counters() const { return counters_; }
+
+ private:
+  void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache);
+  void ffn_block(const LayerWeights& w, int64_t n);
+  void moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out, int64_t n);
+
+  const ModelConfig& c_;
+  const ModelWeights& w_;
+  const ParallelLayout& layout_;
+  Backend& b_;
+  int64_t max_tokens_;
+  int64_t heads_, kv_heads_;  // this rank's share
+  float attn_scale_;
+  ForwardCounters counters_;
+
+  // Activations, (max_tokens, width) each.
+  Tensor ids_;                 // (M) I32
+  Tensor x_, xn_, proj_, ffn_out_;   // (M, H)
+  Tensor q_, k_, v_, attn_;    // (M, q_width), (M, kv_width) x2, (M, q_width)
+  Tensor router_logits_;       // (M, E)
+  Tensor expert_in_, expert_out_;    // (M, H) rows routed to one expert
+  Tensor shared_gate_;         // (M, 1)
+  Tensor last_norm_, logits_;  // (1, H), (1, V)
+  // Host-side routing, reused every call.
+  std::vector<int32_t> route_ids_;
+  std::vector<float> route_weights_;
+  std::vector<std::vector<int32_t>> expert_rows_;
+  std::vector<std::vector<float>> expert_scales_;
+};
+
+}  // namespace moe

@@ -1,0 +1,225 @@
+#include "runtime/model/synthetic_model.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "runtime/core/error.h"
+#include "runtime/io/safetensors.h"
+#include "runtime/model/architecture.h"
+#include "runtime/model/config.h"
+
+namespace moe {
+namespace {
+
+using nlohmann::json;
+
+// splitmix64: fast, good enough for random weights, identical on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-1, 1).
+  float symmetric() { return static_cast<float>(static_cast<double>(next() >> 11) * 0x1p-52 - 1.0); }
+
+ private:
+  uint64_t s_;
+};
+
+std::vector<uint8_t> encode(const std::vector<float>& v, DType t) {
+  std::vector<uint8_t> out(v.size() * static_cast<size_t>(dtype_bits(t)) / 8);
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (t) {
+      case DType::kF32: std::memcpy(out.data() + 4 * i, &v[i], 4); break;
+      case DType::kBF16: {
+        const uint16_t h = f32_to_bf16(v[i]);
+        std::memcpy(out.data() + 2 * i, &h, 2);
+        break;
+      }
+      case DType::kF16: {
+        const uint16_t h = f32_to_f16(v[i]);
+        std::memcpy(out.data() + 2 * i, &h, 2);
+        break;
+      }
+      case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
+      case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
+      case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
+        fail("synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
+    }
+  }
+  return out;
+}
+
+class TensorSink {
+ public:
+  TensorSink(const SyntheticModelSpec& s) : spec_(s), rng_(s.seed) {}
+  // Uniform with the variance of N(0, gain^2 / fan_in).
+  void matrix(const std::string& name, int64_t rows, int64_t cols, double gain = 1.0) {
+    const float scale = static_cast<float>(gain * std::sqrt(3.0 / static_cast<double>(cols)));
+    fill(name, {rows, cols}, [&] { return scale * rng_.symmetric(); });
+  }
+  void norm(const std::string& name, int64_t n) {
+    fill(name, {n}, [&] { return 1.0f + 0.1f * rng_.symmetric(); });
+  }
+  void bias(const std::string& name, int64_t n) {
+    fill(name, {n}, [&] { return 0.1f * rng_.symmetric(); });
+  }
+  int64_t params() const { return params_; }
+  SafetensorsWriter& writer() { return writer_; }
+
+ private:
+  template <class Gen>
+  void fill(const std::string& name, std::vector<int64_t> shape, Gen gen) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = gen();
+    writer_.add(name, spec_.dtype, std::move(shape), encode(v, spec_.dtype));
+    params_ += n;
+  }
+  const SyntheticModelSpec& spec_;
+  Rng rng_;
+  SafetensorsWriter writer_;
+  int64_t params_ = 0;
+};
+
+json make_config(const SyntheticModelSpec& s, const ArchSpec& a) {
+  json j;
+  j["architectures"] = {s.architecture};
+  j["model_type"] = a.model_type;
+  j["vocab_size"] = s.vocab_size;
+  j["hidden_size"] = s.hidden_size;
+  j["num_hidden_layers"] = s.num_layers;
+  j["num_attention_heads"] = s.num_heads;
+  j["num_key_value_heads"] = s.num_kv_heads;
+  if (s.head_dim) j["head_dim"] = s.head_dim;
+  j["hidden_act"] = "silu";
+  j["max_position_embeddings"] = s.max_position_embeddings;
+  j["rms_norm_eps"] = s.rms_norm_eps;
+  j["rope_parameters"] = {{"rope_theta", s.rope_theta}, {"rope_type", "default"}};
+  j["tie_word_embeddings"] = s.tie_word_embeddings;
+  j["bos_token_id"] = s.bos_token_id;
+  j["eos_token_id"] = s.eos_token_id;
+  j["torch_dtype"] = s.dtype == DType::kBF16 ? "bfloat16" : s.dtype == DType::kF16 ? "float16" : "float32";
+  j[std::string(a.n_experts_key)] = s.num_experts;
+  j["num_experts_per_tok"] = s.experts_per_token;
+  j[std::string(a.expert_width_key)] = s.expert_intermediate;
+  if (a.renormalize == Renormalize::kFromConfig) j["norm_topk_prob"] = s.norm_topk_prob;
+  if (!a.qkv_bias_key.empty()) j[std::string(a.qkv_bias_key)] = s.qkv_bias;
+  if (a.sparse_layers == SparseLayers::kStepAndExclude) {
+    j["decoder_sparse_step"] = s.decoder_sparse_step;
+    j["mlp_only_layers"] = json::array();
+    if (a.expert_width_key != "intermediate_size") j["intermediate_size"] = s.dense_intermediate;
+  }
+  if (a.shared_expert) j["shared_expert_intermediate_size"] = s.shared_intermediate;
+  if (a.sliding_window == SlidingWindow::kAllLayers) j["sliding_window"] = nullptr;
+  return j;
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) fail(path.string(), ": cannot write (", std::strerror(errno), ")");
+}
+
+void write_mlp(TensorSink& t, const std::string& p, int64_t h, int64_t width, const ArchSpec& a, bool expert) {
+  t.matrix(p + std::string(expert ? a.expert_gate : "gate_proj") + ".weight", width, h);
+  t.matrix(p + std::string(expert ? a.expert_up : "up_proj") + ".weight", width, h);
+  t.matrix(p + std::string(expert ? a.expert_down : "down_proj") + ".weight", h, width);
+}
+
+}  // namespace
+
+SyntheticModelSpec tiny_model_spec(const std::string& arch) {
+  SyntheticModelSpec s;
+  const std::string key = arch;
+  if (key == "mixtral" || key == "MixtralForCausalLM") {
+    s.architecture = "MixtralForCausalLM";
+  } else if (key == "qwen2_moe" || key == "Qwen2MoeForCausalLM") {
+    s.architecture = "Qwen2MoeForCausalLM";
+    s.qkv_bias = true;
+    s.norm_topk_prob = false;
+    s.decoder_sparse_step = 2;
+    s.num_layers = 4;
+    s.experts_per_token = 4;
+  } else if (key == "qwen3_moe" || key == "Qwen3MoeForCausalLM") {
+    s.architecture = "Qwen3MoeForCausalLM";
+    s.head_dim = 32;
+  } else if (key == "olmoe" || key == "OlmoeForCausalLM") {
+    s.architecture = "OlmoeForCausalLM";
+    s.norm_topk_prob = false;
+  } else {
+    fail("unknown architecture '", arch, "'; known: mixtral, qwen2_moe, qwen3_moe, olmoe");
+  }
+  return s;
+}
+
+int64_t write_synthetic_model(const SyntheticModelSpec& s, const std::filesystem::path& dir) {
+  const ArchSpec* a = find_architecture(s.architecture);
+  MOE_CHECK(a, "synthetic model: unknown architecture '", s.architecture, "'");
+  std::filesystem::create_directories(dir);
+  const json config_json = make_config(s, *a);
+  // Parse what we are about to write with the real parser: the model is valid by construction.
+  const ModelConfig c = parse_model_config(config_json.dump(2), dir / "config.json");
+
+  TensorSink t(s);
+  const int64_t h = c.hidden_size;
+  t.matrix("model.embed_tokens.weight", c.vocab_size, h, std::sqrt(static_cast<double>(h)) * 0.5);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = str_cat("model.layers.", i, ".");
+    t.norm(p + "input_layernorm.weight", h);
+    t.norm(p + "post_attention_layernorm.weight", h);
+    const std::string at = p + "self_attn.";
+    t.matrix(at + "q_proj.weight", c.q_width(), h);
+    t.matrix(at + "k_proj.weight", c.kv_width(), h);
+    t.matrix(at + "v_proj.weight", c.kv_width(), h);
+    t.matrix(at + "o_proj.weight", h, c.q_width());
+    if (c.qkv_bias) {
+      t.bias(at + "q_proj.bias", c.q_width());
+      t.bias(at + "k_proj.bias", c.kv_width());
+      t.bias(at + "v_proj.bias", c.kv_width());
+    }
+    if (c.o_bias) t.bias(at + "o_proj.bias", h);
+    switch (a->qk_norm) {
+      case QkNorm::kNone: break;
+      case QkNorm::kPerHead:
+        t.norm(at + "q_norm.weight", c.head_dim);
+        t.norm(at + "k_norm.weight", c.head_dim);
+        break;
+      case QkNorm::kFullWidth:
+        t.norm(at + "q_norm.weight", c.q_width());
+        t.norm(at + "k_norm.weight", c.kv_width());
+        break;
+    }
+    if (!c.layer_is_moe[static_cast<size_t>(i)]) {
+      write_mlp(t, p + "mlp.", h, c.dense_intermediate, *a, false);
+      continue;
+    }
+    const std::string block = str_cat(p, a->moe_block, ".");
+    t.matrix(block + "gate.weight", c.num_experts, h, 4.0);
+    for (int64_t e = 0; e < c.num_experts; ++e)
+      write_mlp(t, str_cat(block, "experts.", e, "."), h, c.expert_intermediate, *a, true);
+    if (a->shared_expert) {
+      write_mlp(t, block + "shared_expert.", h, c.shared_intermediate, *a, false);
+      t.matrix(block + "shared_expert_gate.weight", 1, h);
+    }
+  }
+  t.norm("model.norm.weight", h);
+  if (!c.tie_word_embeddings) t.matrix("lm_head.weight", c.vocab_size, h, 4.0);
+
+  t.writer().set_metadata({{"format", "pt"}});
+  t.writer().write(dir / "model.safetensors");
+  write_text(dir / "config.json", config_json.dump(2) + "\n");
+  json gen = {{"bos_token_id", s.bos_token_id}, {"eos_token_id", s.eos_token_id}};
+  write_text(dir / "generation_config.json", gen.dump(2) + "\n");
+  return t.params();
+}
+
+}  // namespace moe

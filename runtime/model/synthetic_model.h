@@ -1,0 +1,50 @@
+// Writes a random-weight model in the real Hugging Face layout (config.json,
+// generation_config.json, model.safetensors with the Hub's tensor names) for any supported
+// architecture: the embedded default model of `moe make-tiny`, test models, and benchmark
+// models in real shapes. No network, deterministic for a seed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "kernels/common/dtype.h"
+
+namespace moe {
+
+struct SyntheticModelSpec {
+  std::string architecture = "MixtralForCausalLM";  // a supported_architectures() name
+  int64_t vocab_size = 512;
+  int64_t hidden_size = 64;
+  int64_t num_layers = 2;
+  int64_t num_heads = 4;
+  int64_t num_kv_heads = 2;
+  int64_t head_dim = 0;             // 0: hidden_size / num_heads
+  int64_t num_experts = 8;
+  int64_t experts_per_token = 2;
+  int64_t expert_intermediate = 128;
+  int64_t dense_intermediate = 256;   // Qwen dense layers (decoder_sparse_step), when used
+  int64_t shared_intermediate = 128;  // Qwen2-MoE shared expert
+  int64_t decoder_sparse_step = 1;
+  bool norm_topk_prob = true;
+  bool qkv_bias = false;             // Qwen2-MoE qkv_bias / Qwen3, OLMoE attention_bias
+  bool tie_word_embeddings = false;
+  double rope_theta = 1e6;
+  double rms_norm_eps = 1e-5;
+  int64_t max_position_embeddings = 4096;
+  int32_t bos_token_id = 1;
+  int32_t eos_token_id = 2;
+  DType dtype = DType::kBF16;
+  uint64_t seed = 0;
+};
+
+// The small default per architecture ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", or an
+// HF architecture name). Throws moe::Error for an unknown name, listing the known ones.
+SyntheticModelSpec tiny_model_spec(const std::string& arch);
+
+// Writes the model into `dir` (created; existing model files are replaced). Weights are
+// N(0, 1/fan_in)-like uniform values, norms around 1, so activations stay O(1). Returns the
+// number of parameters written.
+int64_t write_synthetic_model(const SyntheticModelSpec& spec, const std::filesystem::path& dir);
+
+}  // namespace moe
