@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -77,13 +82,13 @@ std::string hex_byte(char c) {
 // and records whether the top-level value is an object.
 class StrictJsonChecker final : public nlohmann::json_sax<Json> {
  public:
-  bool null() override { return value(); }
-  bool boolean(bool /*val*/) override { return value(); }
-  bool number_integer(number_integer_t /*val*/) override { return value(); }
-  bool number_unsigned(number_unsigned_t /*val*/) override { return value(); }
-  bool number_float(number_float_t /*val*/, const string_t& /*s*/) override { return value(); }
-  bool string(string_t& /*val*/) override { return value(); }
-  bool binary(binary_t& /*val*/) override { return value(); }
+  bool null() override { return true; }
+  bool boolean(bool /*val*/) override { return true; }
+  bool number_integer(number_integer_t /*val*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*val*/) override { return true; }
+  bool number_float(number_float_t /*val*/, const string_t& /*s*/) override { return true; }
+  bool string(string_t& /*val*/) override { return true; }
+  bool binary(binary_t& /*val*/) override { return true; }
   bool start_object(std::size_t /*elements*/) override {
     if (depth_ == 0) top_is_object_ = true;
     ++depth_;
@@ -119,8 +124,6 @@ class StrictJsonChecker final : public nlohmann::json_sax<Json> {
   bool top_is_object() const { return top_is_object_; }
 
  private:
-  bool value() { return true; }
-
   std::vector<std::set<std::string>> keys_;  // keys seen so far, one set per open object
   size_t depth_ = 0;
   bool top_is_object_ = false;

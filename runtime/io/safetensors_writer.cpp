@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
