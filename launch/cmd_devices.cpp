@@ -21,9 +21,9 @@ Action add_devices_command(CLI::App& app) {
                   q.error.empty() ? "none found" : q.error.c_str());
     }
     for (const cuda::DeviceInfo& d : q.devices)
-      std::printf("cuda:%d   %s, sm_%d%d, %d SMs, %.1f GiB (%.1f GiB free)\n", d.index, d.name.c_str(),
-                  d.compute_major, d.compute_minor, d.multiprocessors,
-                  static_cast<double>(d.total_memory) / (1 << 30), static_cast<double>(d.free_memory) / (1 << 30));
+      std::printf("cuda:%d   %s, sm_%d%d, %d SMs, %.1f GiB (%.1f GiB free)\n", d.index, d.name.c_str(), d.compute_major,
+                  d.compute_minor, d.multiprocessors, static_cast<double>(d.total_memory) / (1 << 30),
+                  static_cast<double>(d.free_memory) / (1 << 30));
 #else
     std::printf("cuda     not built (configure found no nvcc)\n");
 #endif

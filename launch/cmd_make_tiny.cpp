@@ -29,10 +29,14 @@ Action add_make_tiny_command(CLI::App& app) {
   return [o] {
     SyntheticModelSpec spec = tiny_model_spec(o->arch);
     spec.seed = o->seed;
-    if (o->dtype == "bf16") spec.dtype = DType::kBF16;
-    else if (o->dtype == "f16") spec.dtype = DType::kF16;
-    else if (o->dtype == "f32") spec.dtype = DType::kF32;
-    else fail("--dtype must be bf16, f16 or f32, got '", o->dtype, "'");
+    if (o->dtype == "bf16")
+      spec.dtype = DType::kBF16;
+    else if (o->dtype == "f16")
+      spec.dtype = DType::kF16;
+    else if (o->dtype == "f32")
+      spec.dtype = DType::kF32;
+    else
+      fail("--dtype must be bf16, f16 or f32, got '", o->dtype, "'");
     if (o->layers > 0) spec.num_layers = o->layers;
     const int64_t params = write_synthetic_model(spec, o->out);
     const ModelConfig c = load_model_config(o->out);

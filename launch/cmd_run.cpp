@@ -127,7 +127,8 @@ Action add_run_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", o->sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", o->sampling.top_k, "Keep only the k most likely tokens; 0 = off")->capture_default_str();
-  cmd->add_option("--top-p", o->sampling.top_p, "Nucleus sampling: keep the smallest set reaching this probability; 1 = off")
+  cmd->add_option("--top-p", o->sampling.top_p,
+                  "Nucleus sampling: keep the smallest set reaching this probability; 1 = off")
       ->capture_default_str();
   cmd->add_option("--seed", o->sampling.seed, "Random seed for sampling")->capture_default_str();
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Do not stop at the model's end-of-sequence tokens");

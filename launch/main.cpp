@@ -7,8 +7,9 @@
 #include "runtime/core/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"moe: a runtime for Mixture-of-Experts language models (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE)\n"
-               "from Hugging Face safetensors checkpoints."};
+  CLI::App app{
+      "moe: a runtime for Mixture-of-Experts language models (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE)\n"
+      "from Hugging Face safetensors checkpoints."};
   app.set_version_flag("--version", std::string("moe-runtime ") + MOE_VERSION);
   app.require_subcommand(1);
   app.footer("Run 'moe <command> --help' for a command's options.");

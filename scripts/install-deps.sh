@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git clang-format
   nlohmann-json3-dev   # JSON: safetensors headers, config.json
   libcli11-dev         # command-line parsing for the moe CLI
   libgtest-dev libgmock-dev

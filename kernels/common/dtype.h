@@ -13,9 +13,23 @@ namespace moe {
 // Every dtype a safetensors header may name. Only F32, F16 and BF16 are computed on today;
 // the others are known so that files holding them are validated, and rejected by name.
 enum class DType : uint8_t {
-  kF32, kF16, kBF16, kF64,
-  kBool, kU8, kI8, kI16, kU16, kI32, kU32, kI64, kU64,
-  kF8E4M3, kF8E5M2, kF8E8M0, kF4,
+  kF32,
+  kF16,
+  kBF16,
+  kF64,
+  kBool,
+  kU8,
+  kI8,
+  kI16,
+  kU16,
+  kI32,
+  kU32,
+  kI64,
+  kU64,
+  kF8E4M3,
+  kF8E5M2,
+  kF8E8M0,
+  kF4,
 };
 
 // Storage size in bits of one element (F4 is 4, BOOL is 8 as safetensors stores it).
@@ -27,7 +41,9 @@ std::optional<DType> dtype_from_name(std::string_view name);
 // True for the weight dtypes the compute kernels read directly (F32, F16, BF16).
 bool dtype_is_compute(DType t);
 
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 // Round to nearest even, as torch does when casting float32 -> bfloat16. NaN stays NaN.
 inline uint16_t f32_to_bf16(float f) {
@@ -67,10 +83,20 @@ inline float load_as_f32(const void* data, DType t, int64_t i) {
     case DType::kF32: return static_cast<const float*>(data)[i];
     case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
     case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
-    case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
-    case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
-      break;
+    case DType::kF64:
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kF8E4M3:
+    case DType::kF8E5M2:
+    case DType::kF8E8M0:
+    case DType::kF4: break;
   }
   return 0.0f;  // unreachable for compute dtypes; callers check dtype_is_compute first
 }

@@ -29,9 +29,8 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
-               int64_t head_dim, const float* k_cache, const float* v_cache, int64_t capacity,
-               int64_t window, float scale, float* out) {
+void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               const float* k_cache, const float* v_cache, int64_t capacity, int64_t window, float scale, float* out) {
   assert(n_kv_heads > 0 && n_heads % n_kv_heads == 0);
   assert(pos0 + T <= capacity);
   const int64_t group = n_heads / n_kv_heads;

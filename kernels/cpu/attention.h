@@ -13,8 +13,7 @@ namespace moe::cpu {
 // (exactly `window` keys including itself, the transformers sliding-window mask).
 // Query head h reads kv head h / (n_heads / n_kv_heads). Scores are q.k * scale; softmax in
 // f32 with the row maximum subtracted. Multithreaded over (t, head) with OpenMP.
-void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
-               int64_t head_dim, const float* k_cache, const float* v_cache, int64_t capacity,
-               int64_t window, float scale, float* out);
+void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               const float* k_cache, const float* v_cache, int64_t capacity, int64_t window, float scale, float* out);
 
 }  // namespace moe::cpu

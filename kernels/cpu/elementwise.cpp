@@ -33,11 +33,20 @@ void embedding(const int32_t* ids, int64_t T, WeightRef table, int64_t D, float*
         for (int64_t i = 0; i < D; ++i) o[i] = bf16_to_f32(src[i]);
         break;
       }
-      case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
-      case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
-      case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
-        assert(false && "embedding: table dtype is not a compute dtype");
-        break;
+      case DType::kF64:
+      case DType::kBool:
+      case DType::kU8:
+      case DType::kI8:
+      case DType::kI16:
+      case DType::kU16:
+      case DType::kI32:
+      case DType::kU32:
+      case DType::kI64:
+      case DType::kU64:
+      case DType::kF8E4M3:
+      case DType::kF8E5M2:
+      case DType::kF8E8M0:
+      case DType::kF4: assert(false && "embedding: table dtype is not a compute dtype"); break;
     }
   }
 }
@@ -66,6 +75,8 @@ void clamp(float* x, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], lo), hi);
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 
 }  // namespace moe::cpu

@@ -150,10 +150,20 @@ float dot_row(WeightRef w, int64_t n, int64_t K, const float* x) {
     case DType::kF32: return dot_f32(static_cast<const float*>(w.data) + n * K, x, K);
     case DType::kF16: return dot_f16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
     case DType::kBF16: return dot_bf16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
-    case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
-    case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
-    case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
-      break;
+    case DType::kF64:
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kF8E4M3:
+    case DType::kF8E5M2:
+    case DType::kF8E8M0:
+    case DType::kF4: break;
   }
   assert(false && "linear: weight dtype is not a compute dtype");
   return 0.0f;
@@ -165,10 +175,20 @@ const float* row_as_f32(WeightRef w, int64_t n, int64_t K, float* buf) {
     case DType::kF32: return static_cast<const float*>(w.data) + n * K;
     case DType::kF16: convert_f16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
     case DType::kBF16: convert_bf16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
-    case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
-    case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
-    case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
-      break;
+    case DType::kF64:
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kF8E4M3:
+    case DType::kF8E5M2:
+    case DType::kF8E8M0:
+    case DType::kF4: break;
   }
   assert(false && "linear: weight dtype is not a compute dtype");
   return buf;

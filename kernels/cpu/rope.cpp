@@ -11,8 +11,7 @@ namespace {
 constexpr int64_t kMinParallelWork = int64_t{1} << 16;
 }  // namespace
 
-void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t* positions,
-          float theta) {
+void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t* positions, float theta) {
   assert(head_dim % 2 == 0);
   const int64_t half = head_dim / 2;
   // inv_freq[i] = 1 / theta^(2i/d), every step in f32 as transformers computes it.

@@ -11,7 +11,6 @@ namespace moe::cpu {
 // (all in f32, as transformers computes them):
 //   x'[i]       = x[i] * cos(a) - x[i + d/2] * sin(a)
 //   x'[i + d/2] = x[i + d/2] * cos(a) + x[i] * sin(a)
-void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t* positions,
-          float theta);
+void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t* positions, float theta);
 
 }  // namespace moe::cpu

@@ -9,8 +9,8 @@
 
 namespace moe::cpu {
 
-void softmax_topk(const float* logits, int64_t T, int64_t E, int64_t top_k, bool renormalize,
-                  int32_t* ids, float* weights) {
+void softmax_topk(const float* logits, int64_t T, int64_t E, int64_t top_k, bool renormalize, int32_t* ids,
+                  float* weights) {
   assert(E > 0 && top_k > 0 && top_k <= E);
   std::vector<float> p(static_cast<size_t>(E));
   std::vector<int32_t> order(static_cast<size_t>(E));

@@ -10,7 +10,7 @@ namespace moe::cpu {
 // `renormalize`, the chosen weights are divided by their sum (Mixtral always; Qwen/OLMoE when
 // norm_topk_prob).
 //   logits: (T, E) f32;  ids: (T, top_k) expert indices;  weights: (T, top_k) f32
-void softmax_topk(const float* logits, int64_t T, int64_t E, int64_t top_k, bool renormalize,
-                  int32_t* ids, float* weights);
+void softmax_topk(const float* logits, int64_t T, int64_t E, int64_t top_k, bool renormalize, int32_t* ids,
+                  float* weights);
 
 }  // namespace moe::cpu

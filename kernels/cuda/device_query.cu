@@ -30,8 +30,7 @@ DeviceQuery query_devices() {
     d.multiprocessors = prop.multiProcessorCount;
     d.total_memory = prop.totalGlobalMem;
     size_t free_b = 0, total_b = 0;
-    if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
-      d.free_memory = free_b;
+    if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) d.free_memory = free_b;
     q.devices.push_back(d);
   }
   return q;

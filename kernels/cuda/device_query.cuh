@@ -19,9 +19,9 @@ struct DeviceInfo {
 
 struct DeviceQuery {
   std::vector<DeviceInfo> devices;
-  int driver_version = 0;   // 0 when no driver is loaded
+  int driver_version = 0;  // 0 when no driver is loaded
   int runtime_version = 0;
-  std::string error;        // why no device is usable, empty when devices were listed
+  std::string error;  // why no device is usable, empty when devices were listed
 };
 
 // Never throws: a machine without a driver or a GPU gets an empty list and the CUDA error text.

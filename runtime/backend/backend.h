@@ -54,12 +54,11 @@ class Backend {
   // x = clamp(x, -limit, limit)
   virtual void clamp(Tensor& x, float limit) = 0;
   // k, v (T, n_kv * head_dim) written into caches (n_kv, capacity, head_dim) at rows pos0...
-  virtual void kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache,
-                         Tensor& v_cache) = 0;
+  virtual void kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) = 0;
   // Causal GQA attention of q (T, n_heads * head_dim) over caches holding pos0 + T positions;
   // window > 0 limits each query to its last `window` keys. out (T, n_heads * head_dim).
-  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
-                         int64_t n_heads, int64_t window, float scale, Tensor& out) = 0;
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int64_t n_heads,
+                         int64_t window, float scale, Tensor& out) = 0;
   // x = 0
   virtual void fill_zero(Tensor& x) = 0;
   // x += y

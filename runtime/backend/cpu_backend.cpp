@@ -21,8 +21,8 @@ void expect_f32(const Tensor& t, const char* op, const char* what) {
 }
 
 void expect_weight(const Tensor& t, const char* op, const char* what) {
-  MOE_CHECK(dtype_is_compute(t.dtype) && t.device == Device::kCpu, "cpu backend: ", op, ": ", what,
-            " has dtype ", dtype_name(t.dtype), "; the CPU backend computes over F32, F16 and BF16");
+  MOE_CHECK(dtype_is_compute(t.dtype) && t.device == Device::kCpu, "cpu backend: ", op, ": ", what, " has dtype ",
+            dtype_name(t.dtype), "; the CPU backend computes over F32, F16 and BF16");
 }
 
 }  // namespace
@@ -31,7 +31,9 @@ CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_m
   omp_set_num_threads(threads_);
 }
 
-std::string CpuBackend::name() const { return str_cat("cpu (", threads_, " threads)"); }
+std::string CpuBackend::name() const {
+  return str_cat("cpu (", threads_, " threads)");
+}
 
 Tensor CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
   Tensor t(nullptr, dtype, Device::kCpu, shape);
@@ -74,8 +76,8 @@ void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y
   expect_f32(x, "rms_norm", "x");
   expect_weight(w, "rms_norm", "weight");
   const int64_t d = w.numel();
-  MOE_CHECK(x.numel() % d == 0 && y.numel() == x.numel(), "cpu backend: rms_norm: x ", shape_str(x),
-            " y ", shape_str(y), " weight ", shape_str(w));
+  MOE_CHECK(x.numel() % d == 0 && y.numel() == x.numel(), "cpu backend: rms_norm: x ", shape_str(x), " y ",
+            shape_str(y), " weight ", shape_str(w));
   cpu::rms_norm(x.as<const float>(), x.numel() / d, d, w.ref(), eps, y.as<float>());
 }
 
@@ -83,8 +85,8 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Te
   expect_f32(x, "linear", "x");
   expect_weight(w, "linear", "weight");
   const int64_t tokens = x.dim(0), k = x.row_size(), n = w.dim(0);
-  MOE_CHECK(w.rank == 2 && w.dim(1) == k && y.dim(0) == tokens && y.row_size() == n,
-            "cpu backend: linear: x ", shape_str(x), " w ", shape_str(w), " y ", shape_str(y));
+  MOE_CHECK(w.rank == 2 && w.dim(1) == k && y.dim(0) == tokens && y.row_size() == n, "cpu backend: linear: x ",
+            shape_str(x), " w ", shape_str(w), " y ", shape_str(y));
   WeightRef b{};
   if (!bias.empty()) {
     expect_weight(bias, "linear", "bias");
@@ -101,7 +103,9 @@ void CpuBackend::rope(Tensor& x, int64_t n_heads, int64_t head_dim, int64_t pos0
   cpu::rope(x.as<float>(), tokens, n_heads, head_dim, positions_.data(), theta);
 }
 
-void CpuBackend::clamp(Tensor& x, float limit) { cpu::clamp(x.as<float>(), x.numel(), -limit, limit); }
+void CpuBackend::clamp(Tensor& x, float limit) {
+  cpu::clamp(x.as<float>(), x.numel(), -limit, limit);
+}
 
 void CpuBackend::kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) {
   const int64_t tokens = k.dim(0), n_kv = k_cache.dim(0), capacity = k_cache.dim(1), head_dim = k_cache.dim(2);
@@ -116,14 +120,15 @@ void CpuBackend::kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tenso
     }
 }
 
-void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
-                           int64_t n_heads, int64_t window, float scale, Tensor& out) {
+void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int64_t n_heads,
+                           int64_t window, float scale, Tensor& out) {
   cpu::attention(q.as<const float>(), q.dim(0), pos0, n_heads, k_cache.dim(0), k_cache.dim(2),
-                 k_cache.as<const float>(), v_cache.as<const float>(), k_cache.dim(1), window, scale,
-                 out.as<float>());
+                 k_cache.as<const float>(), v_cache.as<const float>(), k_cache.dim(1), window, scale, out.as<float>());
 }
 
-void CpuBackend::fill_zero(Tensor& x) { std::memset(x.data, 0, x.nbytes()); }
+void CpuBackend::fill_zero(Tensor& x) {
+  std::memset(x.data, 0, x.nbytes());
+}
 
 void CpuBackend::add(Tensor& x, const Tensor& y) {
   MOE_CHECK(x.numel() == y.numel(), "cpu backend: add: ", shape_str(x), " + ", shape_str(y));
@@ -133,9 +138,9 @@ void CpuBackend::add(Tensor& x, const Tensor& y) {
 void CpuBackend::route_topk(const Tensor& logits, int64_t top_k, bool renormalize, std::span<int32_t> ids,
                             std::span<float> weights) {
   const int64_t tokens = logits.dim(0), experts = logits.row_size();
-  MOE_CHECK(static_cast<int64_t>(ids.size()) >= tokens * top_k &&
-                static_cast<int64_t>(weights.size()) >= tokens * top_k,
-            "cpu backend: route_topk: output spans too small");
+  MOE_CHECK(
+      static_cast<int64_t>(ids.size()) >= tokens * top_k && static_cast<int64_t>(weights.size()) >= tokens * top_k,
+      "cpu backend: route_topk: output spans too small");
   cpu::softmax_topk(logits.as<const float>(), tokens, experts, top_k, renormalize, ids.data(), weights.data());
 }
 
@@ -165,8 +170,8 @@ void CpuBackend::scatter_add_rows(const Tensor& x, std::span<const int32_t> rows
                                   Tensor& acc) {
   const int64_t width = acc.row_size();
   for (size_t i = 0; i < rows.size(); ++i)
-    cpu::add_scaled(acc.as<float>() + rows[i] * width, x.as<const float>() + static_cast<int64_t>(i) * width,
-                    scale[i], width);
+    cpu::add_scaled(acc.as<float>() + rows[i] * width, x.as<const float>() + static_cast<int64_t>(i) * width, scale[i],
+                    width);
 }
 
 void CpuBackend::add_sigmoid_gated(const Tensor& x, const Tensor& gate_logit, Tensor& acc) {

@@ -21,7 +21,9 @@ uint64_t Tensor::nbytes() const {
   return static_cast<uint64_t>(numel()) * static_cast<uint64_t>(dtype_bits(dtype)) / 8;
 }
 
-int64_t Tensor::row_size() const { return rank == 0 || shape[0] == 0 ? 0 : numel() / shape[0]; }
+int64_t Tensor::row_size() const {
+  return rank == 0 || shape[0] == 0 ? 0 : numel() / shape[0];
+}
 
 Tensor Tensor::first_rows(int64_t n) const {
   MOE_CHECK(rank >= 1 && n >= 0 && n <= shape[0], "Tensor::first_rows(", n, ") of ", shape_str(*this));
@@ -48,12 +50,12 @@ Tensor Tensor::row(int64_t i) const {
 }
 
 Tensor Tensor::slice_rows(int64_t begin, int64_t n) const {
-  MOE_CHECK(rank == 2 && begin >= 0 && n >= 0 && begin + n <= shape[0], "Tensor::slice_rows(", begin, ", ", n,
-            ") of ", shape_str(*this));
+  MOE_CHECK(rank == 2 && begin >= 0 && n >= 0 && begin + n <= shape[0], "Tensor::slice_rows(", begin, ", ", n, ") of ",
+            shape_str(*this));
   Tensor t = *this;
   t.shape[0] = n;
-  t.data = static_cast<uint8_t*>(data) +
-           static_cast<uint64_t>(begin) * static_cast<uint64_t>(shape[1]) * static_cast<uint64_t>(dtype_bits(dtype)) / 8;
+  t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(begin) * static_cast<uint64_t>(shape[1]) *
+                                             static_cast<uint64_t>(dtype_bits(dtype)) / 8;
   return t;
 }
 

@@ -42,7 +42,9 @@ struct Tensor {
   Tensor slice_rows(int64_t begin, int64_t n) const;
 
   template <class T>
-  T* as() const { return static_cast<T*>(data); }
+  T* as() const {
+    return static_cast<T*>(data);
+  }
   WeightRef ref() const { return {data, dtype}; }
 };
 

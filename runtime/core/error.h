@@ -30,7 +30,7 @@ template <class... Args>
 }  // namespace moe
 
 // MOE_CHECK(cond, parts...): throws moe::Error(str_cat(parts...)) when cond is false.
-#define MOE_CHECK(cond, ...)          \
-  do {                                \
+#define MOE_CHECK(cond, ...)               \
+  do {                                     \
     if (!(cond)) ::moe::fail(__VA_ARGS__); \
   } while (0)

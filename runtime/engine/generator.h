@@ -25,11 +25,11 @@ struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (a stop id, when hit, is the last one)
   std::string stop_reason;      // "eos" | "max_new_tokens"
   int64_t prompt_tokens = 0;
-  double prefill_seconds = 0;   // prompt forward, up to the first token's logits
+  double prefill_seconds = 0;      // prompt forward, up to the first token's logits
   double first_token_seconds = 0;  // time to first token: prefill + sampling
-  int64_t decode_steps = 0;     // forwards after the prompt (generated tokens - 1)
+  int64_t decode_steps = 0;        // forwards after the prompt (generated tokens - 1)
   double decode_seconds = 0;
-  std::vector<float> logits;    // when keep_logits: (tokens.size(), vocab) row-major
+  std::vector<float> logits;  // when keep_logits: (tokens.size(), vocab) row-major
 
   double prompt_tokens_per_second() const { return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0; }
   double decode_tokens_per_second() const { return decode_seconds > 0 ? decode_steps / decode_seconds : 0; }

@@ -30,6 +30,8 @@ class ParallelLayout {
   int world_size() const { return tp_size_ * pp_size_; }
   int rank() const { return pp_rank_ * tp_size_ + tp_rank_; }
   const LayerRange& layers() const { return layers_; }
+  // Layers of the whole model this layout was made for.
+  int64_t num_layers() const { return num_layers_; }
   // The first stage embeds tokens; the last one applies the final norm and the LM head.
   bool is_first_stage() const { return layers_.begin == 0; }
   bool is_last_stage() const { return layers_.end == num_layers_; }

@@ -26,20 +26,24 @@ int32_t argmax(std::span<const float> logits) {
   return static_cast<int32_t>(best);
 }
 
-Sampler::Sampler(SamplingParams params) : p_(params), rng_(params.seed) { p_.validate(); }
+Sampler::Sampler(SamplingParams params) : p_(params), rng_(params.seed) {
+  p_.validate();
+}
 
 int32_t Sampler::sample(std::span<const float> logits) {
   if (p_.temperature == 0.0f) return argmax(logits);
 
   // Temperature, then the top-k candidates in descending order (ties: lower id first).
   candidates_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i)
-    candidates_[i] = {logits[i] / p_.temperature, static_cast<int32_t>(i)};
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {logits[i] / p_.temperature, static_cast<int32_t>(i)};
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   size_t keep = candidates_.size();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < keep) {
     keep = static_cast<size_t>(p_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), by_logit);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                      by_logit);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }

@@ -49,6 +49,7 @@ void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool 
   MOE_CHECK(layout_.is_first_stage() && layout_.is_last_stage(),
             "Transformer::forward needs the whole model; this stage runs ", layout_.describe());
   const int64_t vocab = c_.vocab_size;
+  check_token_ids(tokens);  // all of them, before any chunk touches the cache
   logits.resize(static_cast<size_t>(all_logits ? static_cast<int64_t>(tokens.size()) * vocab : vocab));
   for (size_t begin = 0; begin < tokens.size(); begin += static_cast<size_t>(max_tokens_)) {
     const size_t n = std::min(tokens.size() - begin, static_cast<size_t>(max_tokens_));
@@ -63,12 +64,16 @@ void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool 
   }
 }
 
-void Transformer::embed(std::span<const int32_t> tokens) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  MOE_CHECK(n > 0 && n <= max_tokens_, "embed: ", n, " tokens, at most ", max_tokens_, " per step");
+void Transformer::check_token_ids(std::span<const int32_t> tokens) const {
   for (size_t i = 0; i < tokens.size(); ++i)
     MOE_CHECK(tokens[i] >= 0 && tokens[i] < c_.vocab_size, "token id ", tokens[i], " at index ", i,
               " is outside the vocabulary [0, ", c_.vocab_size, ")");
+}
+
+void Transformer::embed(std::span<const int32_t> tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  MOE_CHECK(n > 0 && n <= max_tokens_, "embed: ", n, " tokens, at most ", max_tokens_, " per step");
+  check_token_ids(tokens);
   Tensor ids = ids_.first_rows(n);
   b_.copy_from_host(tokens.data(), static_cast<uint64_t>(n) * sizeof(int32_t), ids);
   Tensor x = x_.first_rows(n);

@@ -19,16 +19,16 @@ namespace moe {
 // Counted per forward call, never logged on the hot path.
 struct ForwardCounters {
   uint64_t tokens = 0;
-  uint64_t expert_calls = 0;    // (expert, layer) pairs run
-  uint64_t routed_tokens = 0;   // token-expert assignments
+  uint64_t expert_calls = 0;   // (expert, layer) pairs run
+  uint64_t routed_tokens = 0;  // token-expert assignments
 };
 
 class Transformer {
  public:
   // Allocates all activations for up to `max_step_tokens` tokens per call; no allocation
   // happens afterwards. References must outlive the Transformer.
-  Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout,
-              Backend& backend, int64_t max_step_tokens);
+  Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout, Backend& backend,
+              int64_t max_step_tokens);
 
   int64_t max_step_tokens() const { return max_tokens_; }
 
@@ -51,6 +51,7 @@ class Transformer {
   const ForwardCounters& counters() const { return counters_; }
 
  private:
+  void check_token_ids(std::span<const int32_t> tokens) const;
   void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache);
   void ffn_block(const LayerWeights& w, int64_t n);
   void moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out, int64_t n);
@@ -65,13 +66,13 @@ class Transformer {
   ForwardCounters counters_;
 
   // Activations, (max_tokens, width) each.
-  Tensor ids_;                 // (M) I32
-  Tensor x_, xn_, proj_, ffn_out_;   // (M, H)
-  Tensor q_, k_, v_, attn_;    // (M, q_width), (M, kv_width) x2, (M, q_width)
-  Tensor router_logits_;       // (M, E)
-  Tensor expert_in_, expert_out_;    // (M, H) rows routed to one expert
-  Tensor shared_gate_;         // (M, 1)
-  Tensor last_norm_, logits_;  // (1, H), (1, V)
+  Tensor ids_;                      // (M) I32
+  Tensor x_, xn_, proj_, ffn_out_;  // (M, H)
+  Tensor q_, k_, v_, attn_;         // (M, q_width), (M, kv_width) x2, (M, q_width)
+  Tensor router_logits_;            // (M, E)
+  Tensor expert_in_, expert_out_;   // (M, H) rows routed to one expert
+  Tensor shared_gate_;              // (M, 1)
+  Tensor last_norm_, logits_;       // (1, H), (1, V)
   // Host-side routing, reused every call.
   std::vector<int32_t> route_ids_;
   std::vector<float> route_weights_;

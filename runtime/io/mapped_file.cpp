@@ -45,9 +45,8 @@ MappedFile MappedFile::open(const std::filesystem::path& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail_errno(path, "cannot stat");
   MOE_CHECK(S_ISREG(st.st_mode), path.string(), ": not a regular file");
-  MOE_CHECK(st.st_size >= 0 &&
-                static_cast<uint64_t>(st.st_size) <= std::numeric_limits<size_t>::max(),
-            path.string(), ": file size ", st.st_size, " cannot be mapped");
+  MOE_CHECK(st.st_size >= 0 && static_cast<uint64_t>(st.st_size) <= std::numeric_limits<size_t>::max(), path.string(),
+            ": file size ", st.st_size, " cannot be mapped");
 
   MappedFile file;
   file.path_ = path;
@@ -61,9 +60,7 @@ MappedFile MappedFile::open(const std::filesystem::path& path) {
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)),
-      data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+    : path_(std::move(other.path_)), data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {

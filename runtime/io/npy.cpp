@@ -28,7 +28,7 @@ static_assert(std::endian::native == std::endian::little, "npy I/O assumes a lit
 namespace fs = std::filesystem;
 
 constexpr std::string_view kMagic = "\x93NUMPY";
-constexpr size_t kAlign = 64;              // numpy's ARRAY_ALIGN
+constexpr size_t kAlign = 64;                // numpy's ARRAY_ALIGN
 constexpr size_t kGrowthAxisMaxDigits = 21;  // numpy's GROWTH_AXIS_MAX_DIGITS
 
 // Element count of `shape`, or nullopt on a negative dim or when count * 4 bytes overflows.
@@ -232,26 +232,23 @@ uint64_t read_le(const uint8_t* p, size_t n) {
 std::pair<size_t, size_t> read_preamble(const MappedFile& f, const std::string& where) {
   const uint8_t* p = f.data();
   MOE_CHECK(f.size() >= 10, where, ": file is ", f.size(), " bytes, too short for an npy preamble");
-  MOE_CHECK(std::memcmp(p, kMagic.data(), kMagic.size()) == 0, where,
-            ": not an npy file (magic is not \\x93NUMPY)");
+  MOE_CHECK(std::memcmp(p, kMagic.data(), kMagic.size()) == 0, where, ": not an npy file (magic is not \\x93NUMPY)");
   const int major = p[6];
   const int minor = p[7];
-  MOE_CHECK((major == 1 || major == 2) && minor == 0, where, ": npy format version ", major, ".",
-            minor, " not supported (only 1.0 and 2.0)");
+  MOE_CHECK((major == 1 || major == 2) && minor == 0, where, ": npy format version ", major, ".", minor,
+            " not supported (only 1.0 and 2.0)");
   const size_t len_bytes = major == 1 ? 2 : 4;
-  MOE_CHECK(f.size() >= 8 + len_bytes, where, ": file is ", f.size(),
-            " bytes, too short for an npy preamble");
+  MOE_CHECK(f.size() >= 8 + len_bytes, where, ": file is ", f.size(), " bytes, too short for an npy preamble");
   const uint64_t hlen = read_le(p + 8, len_bytes);
   const size_t start = 8 + len_bytes;
-  MOE_CHECK(hlen <= f.size() - start, where, ": npy header length ", hlen,
-            " runs past the end of the file (", f.size(), " bytes)");
+  MOE_CHECK(hlen <= f.size() - start, where, ": npy header length ", hlen, " runs past the end of the file (", f.size(),
+            " bytes)");
   return {start, static_cast<size_t>(hlen)};
 }
 
 }  // namespace
 
-void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
-               const float* data) {
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const float* data) {
   const auto numel = numel_of(shape);
   MOE_CHECK(numel.has_value(), path.string(), ": cannot write shape ", shape_repr(shape),
             " (negative dim or too many elements)");
@@ -279,10 +276,9 @@ NpyArray read_npy(const std::filesystem::path& path) {
   const uint64_t data_start = start + hlen;
   const uint64_t have = f.size() - data_start;
   const uint64_t need = *numel * sizeof(float);
-  MOE_CHECK(have >= need, where, ": truncated: data is ", have, " bytes but shape ",
-            shape_repr(*h.shape), " of float32 needs ", need);
-  MOE_CHECK(have == need, where, ": ", have - need, " trailing bytes after the data of shape ",
-            shape_repr(*h.shape));
+  MOE_CHECK(have >= need, where, ": truncated: data is ", have, " bytes but shape ", shape_repr(*h.shape),
+            " of float32 needs ", need);
+  MOE_CHECK(have == need, where, ": ", have - need, " trailing bytes after the data of shape ", shape_repr(*h.shape));
 
   NpyArray a;
   a.shape = *h.shape;

@@ -14,8 +14,7 @@ struct NpyArray {
 };
 
 // Writes little-endian '<f4', C order. Throws moe::Error naming the path on failure.
-void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
-               const float* data);
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const float* data);
 // Reads '<f4' C-order arrays only; throws moe::Error naming the path and the problem.
 NpyArray read_npy(const std::filesystem::path& path);
 

@@ -136,8 +136,8 @@ class StrictJsonChecker final : public nlohmann::json_sax<Json> {
 // and `what` names the text ("header", "index").
 Json parse_json_object(std::string_view text, const std::string& where, const char* what) {
   const size_t bad = find_invalid_utf8(text);
-  MOE_CHECK(bad == std::string_view::npos, where, ": ", what, " is not valid UTF-8 (bad byte ",
-            hex_byte(text[bad]), " at offset ", bad, ")");
+  MOE_CHECK(bad == std::string_view::npos, where, ": ", what, " is not valid UTF-8 (bad byte ", hex_byte(text[bad]),
+            " at offset ", bad, ")");
   StrictJsonChecker checker;
   const bool ok = Json::sax_parse(text.begin(), text.end(), &checker);
   if (checker.duplicate()) fail(where, ": ", what, " has duplicate key \"", *checker.duplicate(), "\"");
@@ -178,22 +178,21 @@ std::vector<int64_t> parse_shape(const Json& v, const std::string& where) {
   std::vector<int64_t> shape;
   shape.reserve(v.size());
   for (const auto& d : v) {
-    MOE_CHECK(!d.is_number_integer() || d.is_number_unsigned(), where, ": negative dim ", d.dump(),
-              " in shape ", v.dump());
+    MOE_CHECK(!d.is_number_integer() || d.is_number_unsigned(), where, ": negative dim ", d.dump(), " in shape ",
+              v.dump());
     MOE_CHECK(d.is_number_unsigned(), where, ": shape ", v.dump(),
               " has a dim that is not a non-negative integer: ", d.dump());
     const auto u = d.get<uint64_t>();
-    MOE_CHECK(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where, ": dim ", u,
-              " in shape ", v.dump(), " is too large");
+    MOE_CHECK(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where, ": dim ", u, " in shape ",
+              v.dump(), " is too large");
     shape.push_back(static_cast<int64_t>(u));
   }
   return shape;
 }
 
 std::pair<uint64_t, uint64_t> parse_offsets(const Json& v, const std::string& where) {
-  MOE_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned(),
-            where, ": data_offsets must be [begin, end] with two non-negative integers, found ",
-            v.dump());
+  MOE_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned(), where,
+            ": data_offsets must be [begin, end] with two non-negative integers, found ", v.dump());
   return {v[0].get<uint64_t>(), v[1].get<uint64_t>()};
 }
 
@@ -203,15 +202,14 @@ uint64_t tensor_bytes(DType t, const std::vector<int64_t>& shape, const std::str
   uint64_t numel = 1;
   for (const int64_t d : shape) {
     const auto n = checked_mul(numel, static_cast<uint64_t>(d));
-    MOE_CHECK(n && *n <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where,
-              ": shape ", shape_str(shape), " has too many elements (overflow)");
+    MOE_CHECK(n && *n <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where, ": shape ",
+              shape_str(shape), " has too many elements (overflow)");
     numel = *n;
   }
   const auto bits = checked_mul(numel, static_cast<uint64_t>(dtype_bits(t)));
-  MOE_CHECK(bits.has_value(), where, ": shape ", shape_str(shape), " of ", dtype_name(t),
-            " is too large (overflow)");
-  MOE_CHECK(*bits % 8 == 0, where, ": shape ", shape_str(shape), " of ", dtype_name(t), " has ",
-            numel, " elements = ", *bits, " bits, not a whole number of bytes");
+  MOE_CHECK(bits.has_value(), where, ": shape ", shape_str(shape), " of ", dtype_name(t), " is too large (overflow)");
+  MOE_CHECK(*bits % 8 == 0, where, ": shape ", shape_str(shape), " of ", dtype_name(t), " has ", numel,
+            " elements = ", *bits, " bits, not a whole number of bytes");
   return *bits / 8;
 }
 
@@ -227,19 +225,17 @@ SafetensorsEntry parse_entry(const std::string& name, const Json& v, const std::
   std::tie(e.begin, e.end) = parse_offsets(require_key(v, "data_offsets", where), where);
   MOE_CHECK(e.end >= e.begin, where, ": data_offsets [", e.begin, ", ", e.end, "): end < begin");
   const uint64_t need = tensor_bytes(e.dtype, e.shape, where);
-  MOE_CHECK(e.end - e.begin == need, where, ": data_offsets [", e.begin, ", ", e.end, ") hold ",
-            e.end - e.begin, " bytes but shape ", shape_str(e.shape), " of ", dtype_name(e.dtype),
-            " needs ", need);
+  MOE_CHECK(e.end - e.begin == need, where, ": data_offsets [", e.begin, ", ", e.end, ") hold ", e.end - e.begin,
+            " bytes but shape ", shape_str(e.shape), " of ", dtype_name(e.dtype), " needs ", need);
   return e;
 }
 
 std::map<std::string, std::string> parse_metadata(const Json& v, const std::string& path) {
-  MOE_CHECK(v.is_object(), path, ": ", kMetadataKey, " must be an object of strings, found ",
-            v.type_name());
+  MOE_CHECK(v.is_object(), path, ": ", kMetadataKey, " must be an object of strings, found ", v.type_name());
   std::map<std::string, std::string> out;
   for (const auto& [k, val] : v.items()) {
-    MOE_CHECK(val.is_string(), path, ": ", kMetadataKey, " key '", k,
-              "' must map to a string, found ", val.type_name(), " ", val.dump());
+    MOE_CHECK(val.is_string(), path, ": ", kMetadataKey, " key '", k, "' must map to a string, found ", val.type_name(),
+              " ", val.dump());
     out.emplace(k, val.get<std::string>());
   }
   return out;
@@ -258,10 +254,10 @@ uint64_t check_tiling(const std::vector<SafetensorsEntry>& entries, const std::s
     const SafetensorsEntry& e = entries[i];
     if (e.begin != pos) {
       const std::string where = str_cat(path, ": tensor '", e.name, "'");
-      MOE_CHECK(prev != nullptr, where, ": first tensor by offset begins at ", e.begin,
-                ", expected 0 (data_offsets [", e.begin, ", ", e.end, "))");
-      MOE_CHECK(e.begin > pos, where, ": data_offsets [", e.begin, ", ", e.end,
-                ") overlap tensor '", prev->name, "' at [", prev->begin, ", ", prev->end, ")");
+      MOE_CHECK(prev != nullptr, where, ": first tensor by offset begins at ", e.begin, ", expected 0 (data_offsets [",
+                e.begin, ", ", e.end, "))");
+      MOE_CHECK(e.begin > pos, where, ": data_offsets [", e.begin, ", ", e.end, ") overlap tensor '", prev->name,
+                "' at [", prev->begin, ", ", prev->end, ")");
       fail(where, ": gap of ", e.begin - pos, " bytes before data_offsets [", e.begin, ", ", e.end,
            "): previous tensor '", prev->name, "' ends at ", pos);
     }
@@ -278,19 +274,19 @@ std::string tensor_ending_at(const std::vector<SafetensorsEntry>& entries, uint6
   return entries.empty() ? std::string() : entries.back().name;
 }
 
-void check_buffer_length(const std::vector<SafetensorsEntry>& entries, uint64_t last_end,
-                         uint64_t buffer_len, const std::string& path) {
+void check_buffer_length(const std::vector<SafetensorsEntry>& entries, uint64_t last_end, uint64_t buffer_len,
+                         const std::string& path) {
   if (buffer_len == last_end) return;
   if (entries.empty()) {
-    fail(path, ": data buffer is ", buffer_len, " bytes but the header names no tensors: ",
-         buffer_len, " trailing bytes");
+    fail(path, ": data buffer is ", buffer_len, " bytes but the header names no tensors: ", buffer_len,
+         " trailing bytes");
   }
   const std::string last = tensor_ending_at(entries, last_end);
   MOE_CHECK(buffer_len > last_end, path, ": file truncated: data buffer is ", buffer_len,
             " bytes but the last tensor '", last, "' ends at ", last_end, " (", last_end - buffer_len,
             " bytes missing)");
-  fail(path, ": data buffer is ", buffer_len, " bytes but the last tensor '", last, "' ends at ",
-       last_end, ": ", buffer_len - last_end, " trailing bytes after the last tensor");
+  fail(path, ": data buffer is ", buffer_len, " bytes but the last tensor '", last, "' ends at ", last_end, ": ",
+       buffer_len - last_end, " trailing bytes after the last tensor");
 }
 
 uint64_t read_le_u64(const uint8_t* p) {
@@ -305,8 +301,7 @@ uint64_t read_le_u64(const uint8_t* p) {
 // empty, absolute, contains NUL or a ".." component (it would escape the directory).
 fs::path shard_relative_path(const std::string& name, const std::string& where) {
   MOE_CHECK(!name.empty(), where, ": empty shard file name");
-  MOE_CHECK(name.find('\0') == std::string::npos, where, ": shard name \"", name,
-            "\" contains a NUL byte");
+  MOE_CHECK(name.find('\0') == std::string::npos, where, ": shard name \"", name, "\" contains a NUL byte");
   const fs::path rel(name);
   MOE_CHECK(!rel.is_absolute() && !rel.has_root_path(), where, ": shard path \"", name,
             "\" is absolute; it must be relative to the checkpoint directory");
@@ -335,8 +330,7 @@ IndexFile read_index(const fs::path& index_path) {
   for (const auto& [tensor, shard] : wm->items()) {
     MOE_CHECK(shard.is_string(), where, ": weight_map entry for tensor '", tensor,
               "' must be a file name string, found ", shard.type_name());
-    const fs::path rel =
-        shard_relative_path(shard.get<std::string>(), str_cat(where, ": tensor '", tensor, "'"));
+    const fs::path rel = shard_relative_path(shard.get<std::string>(), str_cat(where, ": tensor '", tensor, "'"));
     out.weight_map.emplace_back(tensor, rel);
     shards.insert(rel);
   }
@@ -356,6 +350,42 @@ std::vector<fs::path> list_safetensors(const fs::path& dir) {
   return out;
 }
 
+// The files that make up checkpoint directory `dir`, in the order they are opened: the shards
+// named by model.safetensors.index.json (then `index` is set, shards[i] <-> result[i], each
+// checked to exist), else model.safetensors alone, else every *.safetensors (at least one).
+std::vector<fs::path> checkpoint_files(const fs::path& dir, std::optional<IndexFile>& index) {
+  std::error_code ec;
+  MOE_CHECK(fs::is_directory(dir, ec), dir.string(), ": not a directory",
+            ec ? str_cat(" (", ec.message(), ")") : std::string());
+  const fs::path index_path = dir / kIndexName;
+  std::vector<fs::path> paths;
+  if (fs::exists(index_path, ec)) {
+    index = read_index(index_path);
+    for (const auto& rel : index->shards) {
+      paths.push_back(dir / rel);
+      MOE_CHECK(fs::exists(paths.back(), ec), index_path.string(), ": shard '", rel.string(),
+                "' named in weight_map does not exist (", paths.back().string(), ")");
+    }
+  } else if (fs::exists(dir / kSingleName, ec)) {
+    paths.push_back(dir / kSingleName);
+  } else {
+    paths = list_safetensors(dir);
+    MOE_CHECK(!paths.empty(), dir.string(), ": no safetensors files found (looked for ", kIndexName, ", ", kSingleName,
+              " and *.safetensors)");
+  }
+  return paths;
+}
+
+// Every tensor the index places in a shard must be in that shard.
+void check_weight_map(const IndexFile& index, const std::map<fs::path, const SafetensorsFile*>& by_shard,
+                      const fs::path& index_path) {
+  for (const auto& [tensor, rel] : index.weight_map) {
+    const SafetensorsFile* f = by_shard.at(rel);
+    MOE_CHECK(f->find(tensor) != nullptr, index_path.string(), ": weight_map places tensor '", tensor, "' in '",
+              rel.string(), "' but that file does not hold it");
+  }
+}
+
 }  // namespace
 
 // ---- SafetensorsFile ----------------------------------------------------------------------------
@@ -365,13 +395,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   st.file_ = MappedFile::open(path);
   const std::string where = path.string();
   const uint64_t size = st.file_.size();
-  MOE_CHECK(size >= 8, where, ": file is ", size,
-            " bytes, shorter than the 8-byte header length prefix");
+  MOE_CHECK(size >= 8, where, ": file is ", size, " bytes, shorter than the 8-byte header length prefix");
   const uint64_t n = read_le_u64(st.file_.data());
-  MOE_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " exceeds the limit of ",
-            kMaxHeaderBytes, " bytes");
-  MOE_CHECK(n <= size - 8, where, ": header length ", n, " runs past the end of the file (",
-            size, " bytes, so at most ", size - 8, ")");
+  MOE_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " exceeds the limit of ", kMaxHeaderBytes, " bytes");
+  MOE_CHECK(n <= size - 8, where, ": header length ", n, " runs past the end of the file (", size,
+            " bytes, so at most ", size - 8, ")");
 
   const std::string_view text(reinterpret_cast<const char*>(st.file_.data() + 8), n);
   const Json header = parse_json_object(text, where, "header");
@@ -412,49 +440,22 @@ TensorView SafetensorsFile::view(std::string_view name) const {
 SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::filesystem::path& dir) {
   SafetensorsCheckpoint ck;
   ck.dir_ = dir;
-  std::error_code ec;
-  MOE_CHECK(fs::is_directory(dir, ec), dir.string(), ": not a directory",
-            ec ? str_cat(" (", ec.message(), ")") : std::string());
+  std::optional<IndexFile> index;
+  const std::vector<fs::path> paths = checkpoint_files(dir, index);
 
-  const fs::path index_path = dir / kIndexName;
-  const bool indexed = fs::exists(index_path, ec);
-  IndexFile index;
-  std::vector<fs::path> paths;
-  if (indexed) {
-    index = read_index(index_path);
-    for (const auto& rel : index.shards) paths.push_back(dir / rel);
-  } else if (fs::exists(dir / kSingleName, ec)) {
-    paths.push_back(dir / kSingleName);
-  } else {
-    paths = list_safetensors(dir);
-    MOE_CHECK(!paths.empty(), dir.string(), ": no safetensors files found (looked for ", kIndexName,
-              ", ", kSingleName, " and *.safetensors)");
-  }
-
-  std::map<fs::path, const SafetensorsFile*> by_rel;  // index shard name -> opened file
+  std::map<fs::path, const SafetensorsFile*> by_shard;  // index shard name -> opened file
   for (size_t i = 0; i < paths.size(); ++i) {
-    const fs::path& p = paths[i];
-    if (indexed) {
-      MOE_CHECK(fs::exists(p, ec), index_path.string(), ": shard '", index.shards[i].string(),
-                "' named in weight_map does not exist (", p.string(), ")");
-    }
-    ck.files_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(p)));
-    if (indexed) by_rel.emplace(index.shards[i], ck.files_.back().get());
+    ck.files_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(paths[i])));
+    if (index) by_shard.emplace(index->shards[i], ck.files_.back().get());
   }
-
   for (const auto& f : ck.files_) {
     for (const auto& e : f->entries()) {
       const auto [it, inserted] = ck.where_.emplace(e.name, f.get());
-      MOE_CHECK(inserted, dir.string(), ": tensor '", e.name, "' is in two files: ",
-                it->second->path().string(), " and ", f->path().string());
+      MOE_CHECK(inserted, dir.string(), ": tensor '", e.name, "' is in two files: ", it->second->path().string(),
+                " and ", f->path().string());
     }
   }
-
-  for (const auto& [tensor, rel] : index.weight_map) {
-    const SafetensorsFile* f = by_rel.at(rel);
-    MOE_CHECK(f->find(tensor) != nullptr, index_path.string(), ": weight_map places tensor '",
-              tensor, "' in '", rel.string(), "' but that file does not hold it");
-  }
+  if (index) check_weight_map(*index, by_shard, dir / kIndexName);
   return ck;
 }
 

@@ -87,18 +87,16 @@ class AtomicFile {
 
 }  // namespace
 
-void SafetensorsWriter::add(std::string name, DType dtype, std::vector<int64_t> shape,
-                            std::vector<uint8_t> bytes) {
+void SafetensorsWriter::add(std::string name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes) {
   const std::string where = str_cat("SafetensorsWriter: tensor '", name, "'");
   MOE_CHECK(name != kMetadataKey, where, ": name is reserved for metadata");
-  const bool dup = std::any_of(tensors_.begin(), tensors_.end(),
-                               [&](const Pending& p) { return p.name == name; });
+  const bool dup = std::any_of(tensors_.begin(), tensors_.end(), [&](const Pending& p) { return p.name == name; });
   MOE_CHECK(!dup, where, ": duplicate tensor name");
   const auto need = expected_bytes(dtype, shape);
   MOE_CHECK(need.has_value(), where, ": shape ", shape_str(shape), " of ", dtype_name(dtype),
             " is invalid (negative dim, overflow or not a whole number of bytes)");
-  MOE_CHECK(bytes.size() == *need, where, ": got ", bytes.size(), " bytes but shape ",
-            shape_str(shape), " of ", dtype_name(dtype), " needs ", *need);
+  MOE_CHECK(bytes.size() == *need, where, ": got ", bytes.size(), " bytes but shape ", shape_str(shape), " of ",
+            dtype_name(dtype), " needs ", *need);
   tensors_.push_back({std::move(name), dtype, std::move(shape), std::move(bytes)});
 }
 
@@ -118,8 +116,7 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   }
   std::vector<size_t> by_name(tensors_.size());
   std::iota(by_name.begin(), by_name.end(), size_t{0});
-  std::sort(by_name.begin(), by_name.end(),
-            [&](size_t a, size_t b) { return tensors_[a].name < tensors_[b].name; });
+  std::sort(by_name.begin(), by_name.end(), [&](size_t a, size_t b) { return tensors_[a].name < tensors_[b].name; });
   for (const size_t i : by_name) {
     Json entry = Json::object();
     entry["dtype"] = std::string(dtype_name(tensors_[i].dtype));

@@ -10,8 +10,8 @@
 namespace moe {
 
 struct TensorView {
-  std::string name;            // tensor name in the checkpoint
-  std::string file;            // file it came from (for error messages)
+  std::string name;  // tensor name in the checkpoint
+  std::string file;  // file it came from (for error messages)
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;  // outermost first, as in safetensors / PyTorch
   const void* data = nullptr;  // valid while the owning file stays open

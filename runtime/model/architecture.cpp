@@ -76,7 +76,9 @@ constexpr std::array<ArchSpec, 4> kArchitectures = {kMixtral, kQwen2Moe, kQwen3M
 
 }  // namespace
 
-std::span<const ArchSpec> supported_architectures() { return kArchitectures; }
+std::span<const ArchSpec> supported_architectures() {
+  return kArchitectures;
+}
 
 const ArchSpec* find_architecture(std::string_view hf_name) {
   for (const ArchSpec& a : kArchitectures)

@@ -108,15 +108,13 @@ const ArchSpec& resolve_architecture(const ConfigReader& r) {
   std::string name;
   if (r.has("architectures")) {
     const json& a = r.raw("architectures");
-    if (!a.is_array() || a.empty() || !a[0].is_string())
-      r.bad_type("architectures", "a non-empty list of strings", a);
+    if (!a.is_array() || a.empty() || !a[0].is_string()) r.bad_type("architectures", "a non-empty list of strings", a);
     name = a[0].get<std::string>();
   }
   const ArchSpec* spec = nullptr;
   if (!name.empty()) {
     spec = find_architecture(name);
-    if (!spec)
-      fail(r.source().string(), ": unknown architecture '", name, "'; supported: ", supported_list());
+    if (!spec) fail(r.source().string(), ": unknown architecture '", name, "'; supported: ", supported_list());
   } else {
     for (const ArchSpec& a : supported_architectures())
       if (a.model_type == model_type) spec = &a;
@@ -125,8 +123,8 @@ const ArchSpec& resolve_architecture(const ConfigReader& r) {
            "'; supported: ", supported_list());
   }
   if (!model_type.empty() && model_type != spec->model_type)
-    fail(r.source().string(), ": contradictory keys: architectures[0] is '", spec->hf_name,
-         "' but model_type is '", model_type, "' (expected '", spec->model_type, "')");
+    fail(r.source().string(), ": contradictory keys: architectures[0] is '", spec->hf_name, "' but model_type is '",
+         model_type, "' (expected '", spec->model_type, "')");
   return *spec;
 }
 
@@ -138,8 +136,10 @@ float resolve_rope_theta(const ConfigReader& r, const ArchSpec& spec) {
     const json& p = r.raw(key);
     if (!p.is_object()) r.bad_type(key, "an object", p);
     std::string type = "default";
-    if (p.contains("rope_type") && p["rope_type"].is_string()) type = p["rope_type"].get<std::string>();
-    else if (p.contains("type") && p["type"].is_string()) type = p["type"].get<std::string>();
+    if (p.contains("rope_type") && p["rope_type"].is_string())
+      type = p["rope_type"].get<std::string>();
+    else if (p.contains("type") && p["type"].is_string())
+      type = p["type"].get<std::string>();
     if (type != "default")
       fail(r.source().string(), ": ", key, ".rope_type '", type,
            "' is not supported yet (only the default RoPE is implemented)");
@@ -158,16 +158,14 @@ float resolve_rope_theta(const ConfigReader& r, const ArchSpec& spec) {
 void resolve_layer_kinds(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c) {
   c.layer_is_moe.assign(static_cast<size_t>(c.num_layers), true);
   switch (spec.sparse_layers) {
-    case SparseLayers::kAll:
-      break;
+    case SparseLayers::kAll: break;
     case SparseLayers::kStepAndExclude: {
       const int64_t step = r.get_int("decoder_sparse_step", 1);
       if (step < 1) fail(r.source().string(), ": decoder_sparse_step must be >= 1, found ", step);
       const std::vector<int64_t> only_mlp = r.get_int_list("mlp_only_layers");
       for (int64_t i : only_mlp)
         if (i < 0 || i >= c.num_layers)
-          fail(r.source().string(), ": mlp_only_layers names layer ", i, " but num_hidden_layers is ",
-               c.num_layers);
+          fail(r.source().string(), ": mlp_only_layers names layer ", i, " but num_hidden_layers is ", c.num_layers);
       for (int64_t i = 0; i < c.num_layers; ++i) {
         const bool excluded = std::find(only_mlp.begin(), only_mlp.end(), i) != only_mlp.end();
         c.layer_is_moe[static_cast<size_t>(i)] = !excluded && (i + 1) % step == 0;
@@ -185,11 +183,8 @@ void resolve_windows(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c
     return w;
   };
   switch (spec.sliding_window) {
-    case SlidingWindow::kNone:
-      return;
-    case SlidingWindow::kAllLayers:
-      c.layer_window.assign(static_cast<size_t>(c.num_layers), window_value());
-      return;
+    case SlidingWindow::kNone: return;
+    case SlidingWindow::kAllLayers: c.layer_window.assign(static_cast<size_t>(c.num_layers), window_value()); return;
     case SlidingWindow::kUseFlag:
       if (r.get_bool("use_sliding_window", false))
         c.layer_window.assign(static_cast<size_t>(c.num_layers), window_value());
@@ -203,7 +198,8 @@ void resolve_windows(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c
           r.bad_type("layer_types", "a list with one entry per layer", t);
         for (size_t i = 0; i < t.size(); ++i) {
           const std::string kind = t[i].is_string() ? t[i].get<std::string>() : "";
-          if (kind == "sliding_attention") c.layer_window[i] = w;
+          if (kind == "sliding_attention")
+            c.layer_window[i] = w;
           else if (kind != "full_attention")
             fail(r.source().string(), ": layer_types[", i, "] is ", t[i].dump(),
                  ", expected \"full_attention\" or \"sliding_attention\"");
@@ -218,21 +214,34 @@ void resolve_windows(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c
   }
 }
 
-void append_unique(std::vector<int32_t>& ids, const std::vector<int64_t>& more) {
-  for (int64_t v : more)
-    if (std::find(ids.begin(), ids.end(), static_cast<int32_t>(v)) == ids.end())
-      ids.push_back(static_cast<int32_t>(v));
+// Token ids of `key` (an int, a list or null), each checked against the vocabulary before it
+// is narrowed to 32 bits.
+std::vector<int32_t> token_ids(const ConfigReader& r, std::string_view key, int64_t vocab_size) {
+  std::vector<int32_t> ids;
+  for (int64_t v : r.get_int_list(key)) {
+    if (v < 0 || v >= vocab_size)
+      fail(r.source().string(), ": ", key, " ", v, " is outside the vocabulary [0, ", vocab_size, ")");
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  return ids;
 }
 
-int64_t resolve_expert_count(const ConfigReader& r, const ArchSpec& spec) {
-  if (spec.n_experts_alt_key.empty() || !r.has(spec.n_experts_alt_key)) return r.require_int(spec.n_experts_key);
+void append_unique(std::vector<int32_t>& ids, const std::vector<int32_t>& more) {
+  for (int32_t v : more)
+    if (std::find(ids.begin(), ids.end(), v) == ids.end()) ids.push_back(v);
+}
+
+// The expert count and the key it was read from (Qwen3-MoE accepts two spellings).
+std::pair<int64_t, std::string_view> resolve_expert_count(const ConfigReader& r, const ArchSpec& spec) {
+  if (spec.n_experts_alt_key.empty() || !r.has(spec.n_experts_alt_key))
+    return {r.require_int(spec.n_experts_key), spec.n_experts_key};
   const int64_t alt = r.require_int(spec.n_experts_alt_key);
-  if (!r.has(spec.n_experts_key)) return alt;
+  if (!r.has(spec.n_experts_key)) return {alt, spec.n_experts_alt_key};
   const int64_t main = r.require_int(spec.n_experts_key);
   if (main != alt)
     fail(r.source().string(), ": contradictory keys: ", spec.n_experts_key, " is ", main, " but ",
          spec.n_experts_alt_key, " is ", alt);
-  return main;
+  return {main, spec.n_experts_key};
 }
 
 void check_positive(const ConfigReader& r, std::string_view key, int64_t v) {
@@ -246,10 +255,10 @@ bool ModelConfig::has_dense_layers() const {
 }
 
 std::string ModelConfig::summary() const {
-  return str_cat(arch->hf_name, ": ", num_layers, " layers, hidden ", hidden_size, ", ", num_heads, "/",
-                 num_kv_heads, " heads x ", head_dim, ", ", num_experts, " experts top-", experts_per_token,
-                 " x ", expert_intermediate, shared_intermediate ? str_cat(" + shared ", shared_intermediate) : "",
-                 ", vocab ", vocab_size);
+  return str_cat(arch->hf_name, ": ", num_layers, " layers, hidden ", hidden_size, ", ", num_heads, "/", num_kv_heads,
+                 " heads x ", head_dim, ", ", num_experts, " experts top-", experts_per_token, " x ",
+                 expert_intermediate, shared_intermediate ? str_cat(" + shared ", shared_intermediate) : "", ", vocab ",
+                 vocab_size);
 }
 
 ModelConfig parse_model_config(const std::string& json_text, const std::filesystem::path& source) {
@@ -280,8 +289,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
     check_positive(r, "head_dim", c.head_dim);
   } else {
     if (c.hidden_size % c.num_heads != 0)
-      fail(source.string(), ": hidden_size ", c.hidden_size, " is not divisible by num_attention_heads ",
-           c.num_heads, " and no head_dim is given");
+      fail(source.string(), ": hidden_size ", c.hidden_size, " is not divisible by num_attention_heads ", c.num_heads,
+           " and no head_dim is given");
     c.head_dim = c.hidden_size / c.num_heads;
   }
   if (c.head_dim % 2 != 0) fail(source.string(), ": head_dim ", c.head_dim, " must be even for RoPE");
@@ -290,15 +299,16 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
   const std::string act = r.get_string("hidden_act", "silu");
   if (act != "silu") fail(source.string(), ": hidden_act '", act, "' is not supported (only silu)");
 
-  c.num_experts = resolve_expert_count(r, spec);
+  const auto [num_experts, experts_key] = resolve_expert_count(r, spec);
+  c.num_experts = num_experts;
   c.experts_per_token = r.require_int("num_experts_per_tok");
   c.expert_intermediate = r.require_int(spec.expert_width_key);
-  check_positive(r, spec.n_experts_key, c.num_experts);
+  check_positive(r, experts_key, c.num_experts);
   check_positive(r, "num_experts_per_tok", c.experts_per_token);
   check_positive(r, spec.expert_width_key, c.expert_intermediate);
   if (c.experts_per_token > c.num_experts)
-    fail(source.string(), ": contradictory keys: num_experts_per_tok ", c.experts_per_token, " > ",
-         spec.n_experts_key, " ", c.num_experts);
+    fail(source.string(), ": contradictory keys: num_experts_per_tok ", c.experts_per_token, " > ", experts_key, " ",
+         c.num_experts);
   switch (spec.renormalize) {
     case Renormalize::kAlways: c.renormalize_topk = true; break;
     case Renormalize::kFromConfig: c.renormalize_topk = r.get_bool("norm_topk_prob", false); break;
@@ -327,12 +337,9 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
   c.tie_word_embeddings = r.get_bool("tie_word_embeddings", false);
   resolve_windows(r, spec, c);
 
-  const std::vector<int64_t> bos = r.get_int_list("bos_token_id");
-  if (!bos.empty()) c.bos_token_id = static_cast<int32_t>(bos.front());
-  append_unique(c.eos_token_ids, r.get_int_list("eos_token_id"));
-  for (int32_t id : c.eos_token_ids)
-    if (id < 0 || id >= c.vocab_size)
-      fail(source.string(), ": eos_token_id ", id, " is outside the vocabulary [0, ", c.vocab_size, ")");
+  const std::vector<int32_t> bos = token_ids(r, "bos_token_id", c.vocab_size);
+  if (!bos.empty()) c.bos_token_id = bos.front();
+  append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size));
   return c;
 }
 
@@ -346,7 +353,7 @@ ModelConfig load_model_config(const std::filesystem::path& model_dir) {
     const json g = parse_json(read_text(gen), gen);
     if (g.is_object()) {
       const ConfigReader r(g, gen);
-      append_unique(c.eos_token_ids, r.get_int_list("eos_token_id"));
+      append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size));
     }
   }
   return c;

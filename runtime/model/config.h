@@ -21,7 +21,7 @@ struct ModelConfig {
   int64_t num_layers = 0;
   int64_t num_heads = 0;
   int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;             // `head_dim` key, else hidden_size / num_heads
+  int64_t head_dim = 0;  // `head_dim` key, else hidden_size / num_heads
   int64_t max_position_embeddings = 0;
 
   int64_t num_experts = 0;
@@ -38,11 +38,11 @@ struct ModelConfig {
   float rope_theta = 10000.0f;
   bool tie_word_embeddings = false;
 
-  std::vector<bool> layer_is_moe;          // [num_layers]
-  std::vector<int64_t> layer_window;       // [num_layers], 0 = full causal attention
+  std::vector<bool> layer_is_moe;     // [num_layers]
+  std::vector<int64_t> layer_window;  // [num_layers], 0 = full causal attention
 
   std::optional<int32_t> bos_token_id;
-  std::vector<int32_t> eos_token_ids;      // config.json, then generation_config.json
+  std::vector<int32_t> eos_token_ids;  // config.json, then generation_config.json
 
   int64_t q_width() const { return num_heads * head_dim; }
   int64_t kv_width() const { return num_kv_heads * head_dim; }

@@ -48,10 +48,20 @@ std::vector<uint8_t> encode(const std::vector<float>& v, DType t) {
         std::memcpy(out.data() + 2 * i, &h, 2);
         break;
       }
-      case DType::kF64: case DType::kBool: case DType::kU8: case DType::kI8: case DType::kI16:
-      case DType::kU16: case DType::kI32: case DType::kU32: case DType::kI64: case DType::kU64:
-      case DType::kF8E4M3: case DType::kF8E5M2: case DType::kF8E8M0: case DType::kF4:
-        fail("synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
+      case DType::kF64:
+      case DType::kBool:
+      case DType::kU8:
+      case DType::kI8:
+      case DType::kI16:
+      case DType::kU16:
+      case DType::kI32:
+      case DType::kU32:
+      case DType::kI64:
+      case DType::kU64:
+      case DType::kF8E4M3:
+      case DType::kF8E5M2:
+      case DType::kF8E8M0:
+      case DType::kF4: fail("synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
     }
   }
   return out;

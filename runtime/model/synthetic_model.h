@@ -19,7 +19,7 @@ struct SyntheticModelSpec {
   int64_t num_layers = 2;
   int64_t num_heads = 4;
   int64_t num_kv_heads = 2;
-  int64_t head_dim = 0;             // 0: hidden_size / num_heads
+  int64_t head_dim = 0;  // 0: hidden_size / num_heads
   int64_t num_experts = 8;
   int64_t experts_per_token = 2;
   int64_t expert_intermediate = 128;
@@ -27,7 +27,7 @@ struct SyntheticModelSpec {
   int64_t shared_intermediate = 128;  // Qwen2-MoE shared expert
   int64_t decoder_sparse_step = 1;
   bool norm_topk_prob = true;
-  bool qkv_bias = false;             // Qwen2-MoE qkv_bias / Qwen3, OLMoE attention_bias
+  bool qkv_bias = false;  // Qwen2-MoE qkv_bias / Qwen3, OLMoE attention_bias
   bool tie_word_embeddings = false;
   double rope_theta = 1e6;
   double rms_norm_eps = 1e-5;

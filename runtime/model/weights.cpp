@@ -18,8 +18,8 @@ class Binder {
   // `why` names the config keys behind the expected shape, for the error message.
   Tensor bind(const std::string& name, std::vector<int64_t> expect, const char* why) {
     if (!ckpt_.contains(name))
-      fail(ckpt_.dir().string(), ": tensor '", name, "' is missing (", c_.arch->hf_name,
-           " expects it with shape ", shape_str(expect), ")");
+      fail(ckpt_.dir().string(), ": tensor '", name, "' is missing (", c_.arch->hf_name, " expects it with shape ",
+           shape_str(expect), ")");
     return bind_view(ckpt_.tensor(name), std::move(expect), why);
   }
 
@@ -62,8 +62,7 @@ AttentionWeights bind_attention(Binder& b, const ModelConfig& c, const std::stri
   }
   if (c.o_bias) a.o_bias = b.bind(s + "o_proj.bias", {h}, "attention_bias");
   switch (c.arch->qk_norm) {
-    case QkNorm::kNone:
-      break;
+    case QkNorm::kNone: break;
     case QkNorm::kPerHead:
       a.q_norm = b.bind(s + "q_norm.weight", {c.head_dim}, "head_dim");
       a.k_norm = b.bind(s + "k_norm.weight", {c.head_dim}, "head_dim");
@@ -131,6 +130,9 @@ ModelWeights bind_weights(const ModelConfig& c, const SafetensorsCheckpoint& ckp
                           Backend& backend) {
   MOE_CHECK(layout.tp_size() == 1, "bind_weights: tensor-parallel sharding (tp size ", layout.tp_size(),
             ") is not implemented yet; run with tp size 1");
+  MOE_CHECK(layout.num_layers() == c.num_layers, c.source.string(), ": the model has ", c.num_layers,
+            " layers (num_hidden_layers) but the parallel layout was made for ", layout.num_layers(), " (",
+            layout.describe(), ")");
   Binder b(c, ckpt, backend);
   ModelWeights w;
   const int64_t h = c.hidden_size, v = c.vocab_size;

@@ -13,9 +13,9 @@
 namespace moe {
 
 struct AttentionWeights {
-  Tensor q, k, v, o;                     // (q_width, H), (kv_width, H), (kv_width, H), (H, q_width)
-  Tensor q_bias, k_bias, v_bias, o_bias; // (q_width), (kv_width), (kv_width), (H); empty when absent
-  Tensor q_norm, k_norm;                 // (head_dim) per-head, or (q_width)/(kv_width) full width; empty when absent
+  Tensor q, k, v, o;                      // (q_width, H), (kv_width, H), (kv_width, H), (H, q_width)
+  Tensor q_bias, k_bias, v_bias, o_bias;  // (q_width), (kv_width), (kv_width), (H); empty when absent
+  Tensor q_norm, k_norm;                  // (head_dim) per-head, or (q_width)/(kv_width) full width; empty when absent
 };
 
 struct MoeWeights {
@@ -26,25 +26,25 @@ struct MoeWeights {
 };
 
 struct LayerWeights {
-  int64_t index = 0;   // global layer number
-  Tensor attn_norm;    // input_layernorm (H)
-  Tensor ffn_norm;     // post_attention_layernorm (H)
+  int64_t index = 0;  // global layer number
+  Tensor attn_norm;   // input_layernorm (H)
+  Tensor ffn_norm;    // post_attention_layernorm (H)
   AttentionWeights attn;
   bool is_moe = true;
-  MoeWeights moe;      // when is_moe
-  MlpWeights dense;    // when !is_moe: (dense_intermediate, H) ...
+  MoeWeights moe;    // when is_moe
+  MlpWeights dense;  // when !is_moe: (dense_intermediate, H) ...
 };
 
 // Which on-disk layout the routed experts used (reported in load stats).
 enum class ExpertForm { kPerExpert, kFused };
 
 struct ModelWeights {
-  Tensor embed;                     // (V, H); first stage (and the last when tied)
-  Tensor final_norm;                // (H); last stage
-  Tensor lm_head;                   // (V, H); last stage (the embedding when tied)
-  std::vector<LayerWeights> layers; // the layout's layer range, in order
+  Tensor embed;                      // (V, H); first stage (and the last when tied)
+  Tensor final_norm;                 // (H); last stage
+  Tensor lm_head;                    // (V, H); last stage (the embedding when tied)
+  std::vector<LayerWeights> layers;  // the layout's layer range, in order
   ExpertForm expert_form = ExpertForm::kPerExpert;
-  uint64_t bytes = 0;               // bytes of every tensor bound
+  uint64_t bytes = 0;  // bytes of every tensor bound
 };
 
 // Finds and checks every tensor. Throws moe::Error naming the checkpoint directory, the

@@ -75,14 +75,13 @@ inline std::string le_u64(uint64_t v) {
 
 // A safetensors file whose length prefix says `declared_len`, followed by `header` and `data`
 // verbatim (no padding, no validation).
-inline void write_raw_st(const std::filesystem::path& path, uint64_t declared_len,
-                         std::string_view header, std::string_view data) {
+inline void write_raw_st(const std::filesystem::path& path, uint64_t declared_len, std::string_view header,
+                         std::string_view data) {
   write_bytes(path, le_u64(declared_len) + std::string(header) + std::string(data));
 }
 
 // A safetensors file with the true header length and `data_len` bytes of data (0, 1, 2, ...).
-inline void write_raw_st(const std::filesystem::path& path, std::string_view header,
-                         size_t data_len) {
+inline void write_raw_st(const std::filesystem::path& path, std::string_view header, size_t data_len) {
   std::string data(data_len, '\0');
   for (size_t i = 0; i < data_len; ++i) data[i] = static_cast<char>(i & 0xff);
   write_raw_st(path, header.size(), header, data);

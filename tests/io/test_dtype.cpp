@@ -72,15 +72,13 @@ constexpr Case kTorchCases[] = {
 
 TEST(Dtype, F32ToBf16MatchesTorch) {
   for (const Case& c : kTorchCases) {
-    EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(c.f32_bits)), c.bf16_bits)
-        << std::hex << "f32 bits 0x" << c.f32_bits;
+    EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(c.f32_bits)), c.bf16_bits) << std::hex << "f32 bits 0x" << c.f32_bits;
   }
 }
 
 TEST(Dtype, F32ToF16MatchesTorch) {
   for (const Case& c : kTorchCases) {
-    EXPECT_EQ(f32_to_f16(std::bit_cast<float>(c.f32_bits)), c.f16_bits)
-        << std::hex << "f32 bits 0x" << c.f32_bits;
+    EXPECT_EQ(f32_to_f16(std::bit_cast<float>(c.f32_bits)), c.f16_bits) << std::hex << "f32 bits 0x" << c.f32_bits;
   }
 }
 
@@ -148,12 +146,12 @@ TEST(Dtype, NamesAndSizesMatchSafetensors) {
     int bits;
   };
   constexpr Row kRows[] = {
-      {DType::kF32, "F32", 32},          {DType::kF16, "F16", 16},        {DType::kBF16, "BF16", 16},
-      {DType::kF64, "F64", 64},          {DType::kBool, "BOOL", 8},       {DType::kU8, "U8", 8},
-      {DType::kI8, "I8", 8},             {DType::kI16, "I16", 16},        {DType::kU16, "U16", 16},
-      {DType::kI32, "I32", 32},          {DType::kU32, "U32", 32},        {DType::kI64, "I64", 64},
-      {DType::kU64, "U64", 64},          {DType::kF8E4M3, "F8_E4M3", 8},  {DType::kF8E5M2, "F8_E5M2", 8},
-      {DType::kF8E8M0, "F8_E8M0", 8},    {DType::kF4, "F4", 4},
+      {DType::kF32, "F32", 32},       {DType::kF16, "F16", 16},       {DType::kBF16, "BF16", 16},
+      {DType::kF64, "F64", 64},       {DType::kBool, "BOOL", 8},      {DType::kU8, "U8", 8},
+      {DType::kI8, "I8", 8},          {DType::kI16, "I16", 16},       {DType::kU16, "U16", 16},
+      {DType::kI32, "I32", 32},       {DType::kU32, "U32", 32},       {DType::kI64, "I64", 64},
+      {DType::kU64, "U64", 64},       {DType::kF8E4M3, "F8_E4M3", 8}, {DType::kF8E5M2, "F8_E5M2", 8},
+      {DType::kF8E8M0, "F8_E8M0", 8}, {DType::kF4, "F4", 4},
   };
   for (const Row& r : kRows) {
     EXPECT_EQ(dtype_name(r.t), r.name);

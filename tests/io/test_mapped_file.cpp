@@ -56,8 +56,7 @@ TEST(MappedFile, MissingFileNamesPathAndErrno) {
 
 TEST(MappedFile, DirectoryIsRejected) {
   test::TempDir dir;
-  EXPECT_EQ(test::error_of([&] { MappedFile::open(dir.path()); }),
-            dir.path().string() + ": not a regular file");
+  EXPECT_EQ(test::error_of([&] { MappedFile::open(dir.path()); }), dir.path().string() + ": not a regular file");
 }
 
 }  // namespace

@@ -15,8 +15,7 @@ namespace {
 
 using test::expect_contains;
 
-const std::filesystem::path kFixture =
-    std::filesystem::path(MOE_TEST_DATA_DIR) / "io" / "numpy_written.npy";
+const std::filesystem::path kFixture = std::filesystem::path(MOE_TEST_DATA_DIR) / "io" / "numpy_written.npy";
 
 // Offset of the data: 10 + u16 header length (format 1.0).
 size_t data_offset_v1(const std::string& bytes) {
@@ -38,14 +37,18 @@ void expect_round_trip(const std::vector<int64_t>& shape, const std::vector<floa
   EXPECT_EQ(bytes[data_offset_v1(bytes) - 1], '\n');
 }
 
-TEST(Npy, RoundTrip2D) { expect_round_trip({2, 3}, {1.0f, -2.5f, 3.25f, 0.0f, -0.0f, 1e-40f}); }
+TEST(Npy, RoundTrip2D) {
+  expect_round_trip({2, 3}, {1.0f, -2.5f, 3.25f, 0.0f, -0.0f, 1e-40f});
+}
 
 TEST(Npy, RoundTripSpecialValues) {
   expect_round_trip({4}, {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                           std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::max()});
 }
 
-TEST(Npy, RoundTrip0D) { expect_round_trip({}, {42.0f}); }
+TEST(Npy, RoundTrip0D) {
+  expect_round_trip({}, {42.0f});
+}
 
 TEST(Npy, RoundTripEmpty) {
   test::TempDir dir;
@@ -197,8 +200,7 @@ TEST(NpyWrite, MissingDirectoryNamesPath) {
 
 TEST(NpyRead, MissingFileNamesPath) {
   test::TempDir dir;
-  expect_contains(test::error_of([&] { read_npy(dir / "gone.npy"); }),
-                  {"gone.npy", "No such file or directory"});
+  expect_contains(test::error_of([&] { read_npy(dir / "gone.npy"); }), {"gone.npy", "No such file or directory"});
 }
 
 }  // namespace

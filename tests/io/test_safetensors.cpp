@@ -127,27 +127,23 @@ TEST_F(SafetensorsBad, NonIntegerDim) {
 }
 
 TEST_F(SafetensorsBad, DimLargerThanInt64) {
-  const std::string h =
-      R"({"w": {"dtype": "U8", "shape": [9223372036854775808], "data_offsets": [0, 2]}})";
+  const std::string h = R"({"w": {"dtype": "U8", "shape": [9223372036854775808], "data_offsets": [0, 2]}})";
   expect_contains(open_error(h, 2), {kFile, "tensor 'w'", "too large"});
 }
 
 TEST_F(SafetensorsBad, NumelOverflow) {
-  const std::string h =
-      R"({"w": {"dtype": "U8", "shape": [4294967296, 4294967296], "data_offsets": [0, 2]}})";
+  const std::string h = R"({"w": {"dtype": "U8", "shape": [4294967296, 4294967296], "data_offsets": [0, 2]}})";
   expect_contains(open_error(h, 2), {kFile, "tensor 'w'", "too many elements", "overflow"});
 }
 
 TEST_F(SafetensorsBad, BitsOverflow) {
   // numel fits in int64 but numel * 64 bits does not fit in 64 bits.
-  const std::string h =
-      R"({"w": {"dtype": "F64", "shape": [1152921504606846976], "data_offsets": [0, 8]}})";
+  const std::string h = R"({"w": {"dtype": "F64", "shape": [1152921504606846976], "data_offsets": [0, 8]}})";
   expect_contains(open_error(h, 8), {kFile, "tensor 'w'", "F64", "overflow"});
 }
 
 TEST_F(SafetensorsBad, SizeDisagreesWithShapeAndDtype) {
-  write_raw_st(file_,
-               R"({"model.embed_tokens.weight": {"dtype": "BF16", "shape": [4, 8], "data_offsets": [0, 100]}})",
+  write_raw_st(file_, R"({"model.embed_tokens.weight": {"dtype": "BF16", "shape": [4, 8], "data_offsets": [0, 100]}})",
                100);
   EXPECT_EQ(open_error(), file_.string() +
                               ": tensor 'model.embed_tokens.weight': data_offsets [0, 100) hold 100 "
@@ -178,8 +174,7 @@ TEST_F(SafetensorsBad, EndBeforeBegin) {
 TEST_F(SafetensorsBad, OverlappingOffsets) {
   const std::string h = R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
                         R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})";
-  expect_contains(open_error(h, 12),
-                  {kFile, "tensor 'b'", "data_offsets [4, 12)", "overlap tensor 'a' at [0, 8)"});
+  expect_contains(open_error(h, 12), {kFile, "tensor 'b'", "data_offsets [4, 12)", "overlap tensor 'a' at [0, 8)"});
 }
 
 TEST_F(SafetensorsBad, SameOffsetsTwice) {
@@ -247,8 +242,7 @@ TEST_F(SafetensorsBad, MetadataNonStringValue) {
 }
 
 TEST_F(SafetensorsBad, MetadataNotAnObject) {
-  expect_contains(open_error(R"({"__metadata__": "pt"})", 0),
-                  {kFile, "__metadata__", "must be an object of strings"});
+  expect_contains(open_error(R"({"__metadata__": "pt"})", 0), {kFile, "__metadata__", "must be an object of strings"});
 }
 
 TEST_F(SafetensorsBad, NotARegularFile) {
@@ -379,8 +373,7 @@ TEST_F(SafetensorsGood, MoveKeepsViewsValid) {
 //              "e.empty": torch.zeros(0, 4), "f.scalar": torch.tensor(7.0)},
 //             "python_written.safetensors", metadata={"format": "pt", "note": "moe io fixture"})
 TEST(SafetensorsPython, ReadsFileWrittenByPythonSafetensors) {
-  const auto st = SafetensorsFile::open(std::filesystem::path(MOE_TEST_DATA_DIR) / "io" /
-                                        "python_written.safetensors");
+  const auto st = SafetensorsFile::open(std::filesystem::path(MOE_TEST_DATA_DIR) / "io" / "python_written.safetensors");
   EXPECT_EQ(st.metadata().at("format"), "pt");
   EXPECT_EQ(st.metadata().at("note"), "moe io fixture");
   ASSERT_EQ(st.entries().size(), 6u);

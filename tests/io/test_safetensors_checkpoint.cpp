@@ -94,24 +94,23 @@ TEST_F(Checkpoint, MissingShardFile) {
   shard("model-00001-of-00002.safetensors", {"a"});
   index(R"({"weight_map": {"a": "model-00001-of-00002.safetensors",)"
         R"( "b": "model-00002-of-00002.safetensors"}})");
-  expect_contains(open_error(), {"model.safetensors.index.json",
-                                 "shard 'model-00002-of-00002.safetensors'", "does not exist"});
+  expect_contains(open_error(),
+                  {"model.safetensors.index.json", "shard 'model-00002-of-00002.safetensors'", "does not exist"});
 }
 
 TEST_F(Checkpoint, IndexNamesTensorTheShardLacks) {
   shard("s1.safetensors", {"a"});
   shard("s2.safetensors", {"b"});
   index(R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");
-  expect_contains(open_error(), {"model.safetensors.index.json", "tensor 'b'", "'s1.safetensors'",
-                                 "does not hold it"});
+  expect_contains(open_error(), {"model.safetensors.index.json", "tensor 'b'", "'s1.safetensors'", "does not hold it"});
 }
 
 TEST_F(Checkpoint, TensorInTwoShards) {
   shard("s1.safetensors", {"a", "dup"});
   shard("s2.safetensors", {"b", "dup"});
   index(R"({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors", "dup": "s1.safetensors"}})");
-  expect_contains(open_error(), {dir_.path().string(), "tensor 'dup'", "two files",
-                                 "s1.safetensors", "s2.safetensors"});
+  expect_contains(open_error(),
+                  {dir_.path().string(), "tensor 'dup'", "two files", "s1.safetensors", "s2.safetensors"});
 }
 
 TEST_F(Checkpoint, TensorInTwoGlobbedFiles) {

@@ -18,9 +18,9 @@ using test::expect_contains;
 using test::iota_bytes;
 
 constexpr DType kAllDtypes[] = {
-    DType::kF32,  DType::kF16,  DType::kBF16, DType::kF64,    DType::kBool,   DType::kU8,
-    DType::kI8,   DType::kI16,  DType::kU16,  DType::kI32,    DType::kU32,    DType::kI64,
-    DType::kU64,  DType::kF8E4M3, DType::kF8E5M2, DType::kF8E8M0, DType::kF4,
+    DType::kF32, DType::kF16,    DType::kBF16,   DType::kF64,    DType::kBool, DType::kU8,
+    DType::kI8,  DType::kI16,    DType::kU16,    DType::kI32,    DType::kU32,  DType::kI64,
+    DType::kU64, DType::kF8E4M3, DType::kF8E5M2, DType::kF8E8M0, DType::kF4,
 };
 
 // The JSON header text of a safetensors file (with its padding).
@@ -67,10 +67,9 @@ TEST(SafetensorsWriter, HeaderLayoutMatchesPythonSafetensors) {
   const std::string h = header_text(dir / "x.safetensors");
   EXPECT_EQ(h.size() % 8, 0u);
   // __metadata__ first, then names sorted; data in the order added (zeta first).
-  const std::string json =
-      R"({"__metadata__":{"format":"pt"},)"
-      R"("alpha":{"dtype":"U8","shape":[2],"data_offsets":[24,26]},)"
-      R"("zeta":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
+  const std::string json = R"({"__metadata__":{"format":"pt"},)"
+                           R"("alpha":{"dtype":"U8","shape":[2],"data_offsets":[24,26]},)"
+                           R"("zeta":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
   EXPECT_EQ(h, json + std::string(h.size() - json.size(), ' '));
   EXPECT_LT(h.size() - json.size(), 8u);
 
@@ -91,8 +90,7 @@ TEST(SafetensorsWriter, MatchesPythonSerializeExample) {
   SafetensorsWriter w;
   w.add("attn.0", DType::kF32, {1, 2, 3}, data);
   w.write(dir / "ref.safetensors");
-  const std::string expected_header =
-      R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
+  const std::string expected_header = R"({"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}})";
   const std::string all = test::read_file_bytes(dir / "ref.safetensors");
   EXPECT_EQ(all.substr(0, 8), test::le_u64(64));
   EXPECT_EQ(all.substr(8, 64), expected_header);  // 64 bytes exactly: no padding needed
@@ -148,13 +146,14 @@ TEST(SafetensorsWriter, OverwritesAndLeavesNoTemporary) {
 TEST(SafetensorsWriter, RejectsDuplicateName) {
   SafetensorsWriter w;
   w.add("a", DType::kU8, {1}, {1});
-  expect_contains(test::error_of([&] { w.add("a", DType::kU8, {1}, {1}); }),
-                  {"tensor 'a'", "duplicate"});
+  expect_contains(test::error_of([&] { w.add("a", DType::kU8, {1}, {1}); }), {"tensor 'a'", "duplicate"});
 }
 
 TEST(SafetensorsWriter, RejectsSizeDisagreeingWithShape) {
   SafetensorsWriter w;
-  expect_contains(test::error_of([&] { w.add("w", DType::kBF16, {4, 8}, iota_bytes(100)); }),
+  expect_contains(test::error_of([&] {
+                    w.add("w", DType::kBF16, {4, 8}, iota_bytes(100));
+                  }),
                   {"tensor 'w'", "got 100 bytes", "shape [4, 8] of BF16 needs 64"});
 }
 

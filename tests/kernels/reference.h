@@ -22,7 +22,8 @@ inline std::vector<float> normal(std::mt19937& rng, size_t n) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> v(n);
   for (float& x : v) {
-    do x = dist(rng); while (x == 0.0f);
+    do x = dist(rng);
+    while (x == 0.0f);
   }
   return v;
 }
@@ -32,13 +33,16 @@ inline std::vector<float> uniform(std::mt19937& rng, size_t n, float lo = -1.0f,
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
   for (float& x : v) {
-    do x = dist(rng); while (x == 0.0f);
+    do x = dist(rng);
+    while (x == 0.0f);
   }
   return v;
 }
 
 // Fills with NaN so that an element the kernel forgets to write fails the comparison.
-inline void poison(std::vector<float>& v) { std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN()); }
+inline void poison(std::vector<float>& v) {
+  std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN());
+}
 
 // A weight tensor stored in `dtype`, built from f32 values rounded to that dtype.
 struct Weights {
@@ -56,9 +60,8 @@ struct Weights {
     for (const float v : values) half.push_back(t == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v));
   }
   WeightRef ref() const {
-    return WeightRef{dtype == DType::kF32 ? static_cast<const void*>(f32.data())
-                                          : static_cast<const void*>(half.data()),
-                     dtype};
+    return WeightRef{
+        dtype == DType::kF32 ? static_cast<const void*>(f32.data()) : static_cast<const void*>(half.data()), dtype};
   }
   double at(int64_t i) const { return load_as_f32(ref().data, dtype, i); }
 };
@@ -67,8 +70,8 @@ struct Weights {
 
 // y[t, n] = sum_k x[t, k] w[n, k] + bias[n]; mag[t, n] = sum_k |x[t, k] w[n, k]| + |bias[n]|
 // (the scale of the rounding error an f32 accumulation may make).
-inline void linear(const float* x, int64_t T, int64_t K, WeightRef w, int64_t N, WeightRef bias,
-                   std::vector<double>& y, std::vector<double>& mag) {
+inline void linear(const float* x, int64_t T, int64_t K, WeightRef w, int64_t N, WeightRef bias, std::vector<double>& y,
+                   std::vector<double>& mag) {
   y.assign(static_cast<size_t>(T * N), 0.0);
   mag.assign(static_cast<size_t>(T * N), 0.0);
   for (int64_t t = 0; t < T; ++t) {
@@ -109,8 +112,8 @@ inline std::vector<double> rms_norm(const float* x, int64_t rows, int64_t D, Wei
 // The contract fixes inv_freq and the angle as f32 values (transformers computes them in f32,
 // and at large positions that rounding is far larger than any other error), so they are formed
 // in f32 here too; cos, sin and the rotation are then computed in double.
-inline std::vector<double> rope(const float* x, int64_t T, int64_t n_heads, int64_t head_dim,
-                                const int64_t* positions, float theta) {
+inline std::vector<double> rope(const float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t* positions,
+                                float theta) {
   const int64_t half = head_dim / 2;
   std::vector<double> y(static_cast<size_t>(T * n_heads * head_dim));
   for (int64_t t = 0; t < T; ++t) {
@@ -137,10 +140,9 @@ inline std::vector<double> rope(const float* x, int64_t T, int64_t n_heads, int6
 // out as in attention.h; tol_scale[(t, h)] = (1 + max_j scale * sum_i |q_i k_ji|) * max |v|
 // over the visible keys: an f32 score error of eps * that first factor moves the output by
 // about eps * tol_scale.
-inline void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads,
-                      int64_t head_dim, const float* k_cache, const float* v_cache, int64_t capacity,
-                      int64_t window, float scale, std::vector<double>& out,
-                      std::vector<double>& tol_scale) {
+inline void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                      const float* k_cache, const float* v_cache, int64_t capacity, int64_t window, float scale,
+                      std::vector<double>& out, std::vector<double>& tol_scale) {
   out.assign(static_cast<size_t>(T * n_heads * head_dim), 0.0);
   tol_scale.assign(static_cast<size_t>(T * n_heads), 0.0);
   const int64_t group = n_heads / n_kv_heads;
@@ -219,7 +221,11 @@ inline void softmax_topk(const float* logits, int64_t T, int64_t E, int64_t top_
 
 // ---- element-wise -----------------------------------------------------------------------
 
-inline double silu(double x) { return x / (1.0 + std::exp(-x)); }
-inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double silu(double x) {
+  return x / (1.0 + std::exp(-x));
+}
+inline double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 }  // namespace moe::ref

@@ -27,11 +27,11 @@ void check(std::mt19937& rng, const Case& c) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   std::vector<float> out(q.size());
   ref::poison(out);
-  cpu::attention(q.data(), c.T, c.pos0, c.n_heads, c.n_kv_heads, c.head_dim, k.data(), v.data(),
-                 c.capacity, c.window, scale, out.data());
+  cpu::attention(q.data(), c.T, c.pos0, c.n_heads, c.n_kv_heads, c.head_dim, k.data(), v.data(), c.capacity, c.window,
+                 scale, out.data());
   std::vector<double> want, tol;
-  ref::attention(q.data(), c.T, c.pos0, c.n_heads, c.n_kv_heads, c.head_dim, k.data(), v.data(),
-                 c.capacity, c.window, scale, want, tol);
+  ref::attention(q.data(), c.T, c.pos0, c.n_heads, c.n_kv_heads, c.head_dim, k.data(), v.data(), c.capacity, c.window,
+                 scale, want, tol);
   for (size_t i = 0; i < out.size(); ++i)
     ASSERT_NEAR(out[i], want[i], 1e-5 * tol[i / static_cast<size_t>(c.head_dim)] + 1e-6) << "element " << i;
 }
@@ -51,23 +51,23 @@ TEST_P(AttentionTest, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, AttentionTest,
-    ::testing::Combine(::testing::Values(std::make_tuple(int64_t{4}, int64_t{4}), std::make_tuple(int64_t{8}, int64_t{2}),
-                                         std::make_tuple(int64_t{6}, int64_t{1})),
-                       ::testing::Values(8, 64, 128), ::testing::Values(1, 3, 17)),
-    [](const ::testing::TestParamInfo<AttnParam>& p) {
-      const auto& h = std::get<0>(p.param);
-      std::string name = "H";  // built by appending: GCC 12 -Wrestrict misfires on "lit" + string
-      name += std::to_string(std::get<0>(h));
-      name += "_KV";
-      name += std::to_string(std::get<1>(h));
-      name += "_D";
-      name += std::to_string(std::get<1>(p.param));
-      name += "_T";
-      name += std::to_string(std::get<2>(p.param));
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
+                         ::testing::Combine(::testing::Values(std::make_tuple(int64_t{4}, int64_t{4}),
+                                                              std::make_tuple(int64_t{8}, int64_t{2}),
+                                                              std::make_tuple(int64_t{6}, int64_t{1})),
+                                            ::testing::Values(8, 64, 128), ::testing::Values(1, 3, 17)),
+                         [](const ::testing::TestParamInfo<AttnParam>& p) {
+                           const auto& h = std::get<0>(p.param);
+                           std::string name = "H";  // built by appending: GCC 12 -Wrestrict misfires on "lit" + string
+                           name += std::to_string(std::get<0>(h));
+                           name += "_KV";
+                           name += std::to_string(std::get<1>(h));
+                           name += "_D";
+                           name += std::to_string(std::get<1>(p.param));
+                           name += "_T";
+                           name += std::to_string(std::get<2>(p.param));
+                           return name;
+                         });
 
 // Long prefill and long decode context: the parallel path.
 TEST(Attention, LongContext) {
@@ -118,7 +118,8 @@ TEST(Attention, GqaMapping) {
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < n_heads; ++h)
       for (int64_t i = 0; i < head_dim; ++i)
-        EXPECT_NEAR(out[static_cast<size_t>((t * n_heads + h) * head_dim + i)], 100.0f * static_cast<float>(h / 4 + 1), 1e-3f)
+        EXPECT_NEAR(out[static_cast<size_t>((t * n_heads + h) * head_dim + i)], 100.0f * static_cast<float>(h / 4 + 1),
+                    1e-3f)
             << "t " << t << " head " << h;
 }
 

@@ -14,20 +14,21 @@
 namespace moe {
 namespace {
 
-const char* name_of(DType t) { return t == DType::kF32 ? "F32" : t == DType::kF16 ? "F16" : "BF16"; }
+const char* name_of(DType t) {
+  return t == DType::kF32 ? "F32" : t == DType::kF16 ? "F16" : "BF16";
+}
 
 // f32 accumulation (products and sums each round at 2^-24 relative) against f64: the error is
 // bounded by a small multiple of eps * sum |terms|; 1e-5 * sum|terms| leaves a wide margin for
 // K up to 4099 while still catching any wrong or missing term.
-void expect_linear_matches(const std::vector<float>& x, int64_t T, int64_t K, const ref::Weights& w,
-                           int64_t N, WeightRef bias) {
+void expect_linear_matches(const std::vector<float>& x, int64_t T, int64_t K, const ref::Weights& w, int64_t N,
+                           WeightRef bias) {
   std::vector<float> y(static_cast<size_t>(T * N));
   ref::poison(y);
   cpu::linear(x.data(), T, K, w.ref(), N, bias, y.data());
   std::vector<double> want, mag;
   ref::linear(x.data(), T, K, w.ref(), N, bias, want, mag);
-  for (size_t i = 0; i < y.size(); ++i)
-    ASSERT_NEAR(y[i], want[i], 1e-5 * mag[i] + 1e-6) << "element " << i;
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-5 * mag[i] + 1e-6) << "element " << i;
 }
 
 using LinearParam = std::tuple<DType, int64_t, int64_t>;  // weight dtype, K, T
@@ -44,14 +45,13 @@ TEST_P(LinearTest, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, LinearTest,
-    ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
-                       ::testing::Values(1, 7, 33, 100, 1000, 4099), ::testing::Values(1, 3, 17)),
-    [](const ::testing::TestParamInfo<LinearParam>& p) {
-      return std::string(name_of(std::get<0>(p.param))) + "_K" + std::to_string(std::get<1>(p.param)) +
-             "_T" + std::to_string(std::get<2>(p.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest,
+                         ::testing::Combine(::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                                            ::testing::Values(1, 7, 33, 100, 1000, 4099), ::testing::Values(1, 3, 17)),
+                         [](const ::testing::TestParamInfo<LinearParam>& p) {
+                           return std::string(name_of(std::get<0>(p.param))) + "_K" +
+                                  std::to_string(std::get<1>(p.param)) + "_T" + std::to_string(std::get<2>(p.param));
+                         });
 
 TEST(Linear, BiasOfEachDtype) {
   std::mt19937 rng(11);
@@ -86,8 +86,7 @@ TEST(Linear, SameResultWithOneAndTwoThreads) {
       cpu::linear(x.data(), T, K, w.ref(), N, b.ref(), y1.data());
       omp_set_num_threads(2);
       cpu::linear(x.data(), T, K, w.ref(), N, b.ref(), y2.data());
-      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)))
-          << name_of(wt) << " T=" << T;
+      EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float))) << name_of(wt) << " T=" << T;
     }
   }
   omp_set_num_threads(saved);

@@ -13,8 +13,8 @@ namespace {
 // Both sides use the same f32 angle (the contract), so the remaining differences are cosf/sinf
 // (within an ulp or two of the double values) and the f32 products and sum: error below
 // ~4 * 2^-24 * (|x_i| + |x_{i+d/2}|). 1e-6 of that magnitude is a safe bound.
-void check(std::mt19937& rng, int64_t T, int64_t n_heads, int64_t head_dim,
-           const std::vector<int64_t>& positions, float theta) {
+void check(std::mt19937& rng, int64_t T, int64_t n_heads, int64_t head_dim, const std::vector<int64_t>& positions,
+           float theta) {
   auto x = ref::normal(rng, static_cast<size_t>(T * n_heads * head_dim));
   const auto want = ref::rope(x.data(), T, n_heads, head_dim, positions.data(), theta);
   const auto before = x;
@@ -36,8 +36,8 @@ TEST(Rope, MatchesReference) {
     for (const int64_t head_dim : {8, 64, 128}) {
       for (const int64_t T : {1, 3, 17}) {
         for (const int64_t heads : {1, 4}) {
-          SCOPED_TRACE("theta=" + std::to_string(theta) + " d=" + std::to_string(head_dim) +
-                       " T=" + std::to_string(T) + " heads=" + std::to_string(heads));
+          SCOPED_TRACE("theta=" + std::to_string(theta) + " d=" + std::to_string(head_dim) + " T=" + std::to_string(T) +
+                       " heads=" + std::to_string(heads));
           std::vector<int64_t> pos(static_cast<size_t>(T));
           for (auto& p : pos) p = static_cast<int64_t>(rng() % 5000);
           check(rng, T, heads, head_dim, pos, theta);

@@ -17,7 +17,8 @@ struct Result {
 };
 
 Result run(const std::vector<float>& logits, int64_t T, int64_t E, int64_t top_k, bool renorm) {
-  Result r{std::vector<int32_t>(static_cast<size_t>(T * top_k), -1), std::vector<float>(static_cast<size_t>(T * top_k))};
+  Result r{std::vector<int32_t>(static_cast<size_t>(T * top_k), -1),
+           std::vector<float>(static_cast<size_t>(T * top_k))};
   ref::poison(r.weights);
   cpu::softmax_topk(logits.data(), T, E, top_k, renorm, r.ids.data(), r.weights.data());
   return r;
@@ -76,7 +77,8 @@ TEST(SoftmaxTopk, Renormalisation) {
   for (const float l : logits) total += std::exp(static_cast<double>(l));
   double chosen = 0.0;
   for (int64_t i = 0; i < k; ++i) {
-    const double p = std::exp(static_cast<double>(logits[static_cast<size_t>(plain.ids[static_cast<size_t>(i)])])) / total;
+    const double p =
+        std::exp(static_cast<double>(logits[static_cast<size_t>(plain.ids[static_cast<size_t>(i)])])) / total;
     EXPECT_NEAR(plain.weights[static_cast<size_t>(i)], p, 1e-6 * p);
     chosen += p;
   }

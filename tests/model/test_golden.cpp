@@ -24,7 +24,9 @@ namespace {
 
 constexpr float kLogitTolerance = 2e-4f;
 
-std::filesystem::path golden_dir() { return std::filesystem::path(MOE_TEST_DATA_DIR) / "golden"; }
+std::filesystem::path golden_dir() {
+  return std::filesystem::path(MOE_TEST_DATA_DIR) / "golden";
+}
 
 std::vector<std::string> fixture_names() {
   std::vector<std::string> names;
