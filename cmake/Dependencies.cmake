@@ -8,7 +8,8 @@ find_package(CLI11 2.1 REQUIRED)
 
 set(_moe_report "")
 macro(_moe_note name status detail)
-  string(APPEND _moe_report "  ${name}|${status}|${detail}\n")
+  string(REPLACE ";" "," _moe_detail "${detail}")  # lists (CUDA archs) would split the record
+  string(APPEND _moe_report "  ${name}|${status}|${_moe_detail}\n")
 endmacro()
 
 # ---- CUDA ---------------------------------------------------------------------------------------
