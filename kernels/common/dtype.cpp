@@ -1,6 +1,7 @@
 #include "kernels/common/dtype.h"
 
 #include <array>
+#include <cassert>
 #include <cmath>
 
 namespace moe {

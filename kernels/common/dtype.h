@@ -3,6 +3,7 @@
 #pragma once
 
 #include <bit>
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -40,6 +41,35 @@ std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);
 // True for the weight dtypes the compute kernels read directly (F32, F16, BF16).
 bool dtype_is_compute(DType t);
+
+// The dtypes the kernels compute over, as their own enum so that kernels switch over three
+// cases instead of every stored dtype.
+enum class ComputeType : uint8_t { kF32, kF16, kBF16 };
+// Precondition: dtype_is_compute(t) (kernels assert it; callers validate first). Inline: it is
+// called once per weight row on the decode path.
+inline ComputeType compute_type(DType t) {
+  switch (t) {
+    case DType::kF32: return ComputeType::kF32;
+    case DType::kF16: return ComputeType::kF16;
+    case DType::kBF16: return ComputeType::kBF16;
+    case DType::kF64:
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kF8E4M3:
+    case DType::kF8E5M2:
+    case DType::kF8E8M0:
+    case DType::kF4: break;
+  }
+  assert(false && "compute_type: not a compute dtype");
+  return ComputeType::kF32;
+}
 
 inline float bf16_to_f32(uint16_t h) {
   return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
@@ -79,26 +109,12 @@ uint16_t f32_to_f16(float f);
 
 // Reads element i of a row stored as `t` (F32/F16/BF16 only) as float.
 inline float load_as_f32(const void* data, DType t, int64_t i) {
-  switch (t) {
-    case DType::kF32: return static_cast<const float*>(data)[i];
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    case DType::kF64:
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kI64:
-    case DType::kU64:
-    case DType::kF8E4M3:
-    case DType::kF8E5M2:
-    case DType::kF8E8M0:
-    case DType::kF4: break;
+  switch (compute_type(t)) {
+    case ComputeType::kF32: return static_cast<const float*>(data)[i];
+    case ComputeType::kF16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
+    case ComputeType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
   }
-  return 0.0f;  // unreachable for compute dtypes; callers check dtype_is_compute first
+  return 0.0f;  // unreachable: the switch covers every ComputeType
 }
 
 // A read-only weight operand for the kernels: row-major elements of one compute dtype.

@@ -19,34 +19,20 @@ void embedding(const int32_t* ids, int64_t T, WeightRef table, int64_t D, float*
   for (int64_t t = 0; t < T; ++t) {
     const int64_t row = static_cast<int64_t>(ids[t]) * D;
     float* o = out + t * D;
-    switch (table.dtype) {
-      case DType::kF32:
+    switch (compute_type(table.dtype)) {
+      case ComputeType::kF32:
         std::memcpy(o, static_cast<const float*>(table.data) + row, static_cast<size_t>(D) * sizeof(float));
         break;
-      case DType::kF16: {
+      case ComputeType::kF16: {
         const uint16_t* src = static_cast<const uint16_t*>(table.data) + row;
         for (int64_t i = 0; i < D; ++i) o[i] = f16_to_f32(src[i]);
         break;
       }
-      case DType::kBF16: {
+      case ComputeType::kBF16: {
         const uint16_t* src = static_cast<const uint16_t*>(table.data) + row;
         for (int64_t i = 0; i < D; ++i) o[i] = bf16_to_f32(src[i]);
         break;
       }
-      case DType::kF64:
-      case DType::kBool:
-      case DType::kU8:
-      case DType::kI8:
-      case DType::kI16:
-      case DType::kU16:
-      case DType::kI32:
-      case DType::kU32:
-      case DType::kI64:
-      case DType::kU64:
-      case DType::kF8E4M3:
-      case DType::kF8E5M2:
-      case DType::kF8E8M0:
-      case DType::kF4: assert(false && "embedding: table dtype is not a compute dtype"); break;
     }
   }
 }

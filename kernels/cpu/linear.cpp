@@ -146,52 +146,22 @@ __attribute__((target("arch=x86-64-v3"))) void convert_f16(const uint16_t* w, in
 
 // Row n of w dotted with one token row x (T = 1 path).
 float dot_row(WeightRef w, int64_t n, int64_t K, const float* x) {
-  switch (w.dtype) {
-    case DType::kF32: return dot_f32(static_cast<const float*>(w.data) + n * K, x, K);
-    case DType::kF16: return dot_f16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
-    case DType::kBF16: return dot_bf16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
-    case DType::kF64:
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kI64:
-    case DType::kU64:
-    case DType::kF8E4M3:
-    case DType::kF8E5M2:
-    case DType::kF8E8M0:
-    case DType::kF4: break;
+  switch (compute_type(w.dtype)) {
+    case ComputeType::kF32: return dot_f32(static_cast<const float*>(w.data) + n * K, x, K);
+    case ComputeType::kF16: return dot_f16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
+    case ComputeType::kBF16: return dot_bf16(static_cast<const uint16_t*>(w.data) + n * K, x, K);
   }
-  assert(false && "linear: weight dtype is not a compute dtype");
-  return 0.0f;
+  return 0.0f;  // unreachable: the switch covers every ComputeType
 }
 
 // Row n of w as f32: the stored row itself for F32, else converted into buf (K floats).
 const float* row_as_f32(WeightRef w, int64_t n, int64_t K, float* buf) {
-  switch (w.dtype) {
-    case DType::kF32: return static_cast<const float*>(w.data) + n * K;
-    case DType::kF16: convert_f16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
-    case DType::kBF16: convert_bf16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
-    case DType::kF64:
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kI64:
-    case DType::kU64:
-    case DType::kF8E4M3:
-    case DType::kF8E5M2:
-    case DType::kF8E8M0:
-    case DType::kF4: break;
+  switch (compute_type(w.dtype)) {
+    case ComputeType::kF32: return static_cast<const float*>(w.data) + n * K;
+    case ComputeType::kF16: convert_f16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
+    case ComputeType::kBF16: convert_bf16(static_cast<const uint16_t*>(w.data) + n * K, K, buf); return buf;
   }
-  assert(false && "linear: weight dtype is not a compute dtype");
-  return buf;
+  return buf;  // unreachable: the switch covers every ComputeType
 }
 
 }  // namespace

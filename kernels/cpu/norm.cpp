@@ -33,26 +33,13 @@ float load_f32(float v) {
 }
 
 void norm_one(const float* x, int64_t D, WeightRef w, float eps, float* y) {
-  switch (w.dtype) {
-    case DType::kF32: norm_row<float, load_f32>(x, D, static_cast<const float*>(w.data), eps, y); return;
-    case DType::kF16: norm_row<uint16_t, f16_to_f32>(x, D, static_cast<const uint16_t*>(w.data), eps, y); return;
-    case DType::kBF16: norm_row<uint16_t, bf16_to_f32>(x, D, static_cast<const uint16_t*>(w.data), eps, y); return;
-    case DType::kF64:
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kI64:
-    case DType::kU64:
-    case DType::kF8E4M3:
-    case DType::kF8E5M2:
-    case DType::kF8E8M0:
-    case DType::kF4: break;
+  switch (compute_type(w.dtype)) {
+    case ComputeType::kF32: norm_row<float, load_f32>(x, D, static_cast<const float*>(w.data), eps, y); return;
+    case ComputeType::kF16: norm_row<uint16_t, f16_to_f32>(x, D, static_cast<const uint16_t*>(w.data), eps, y); return;
+    case ComputeType::kBF16:
+      norm_row<uint16_t, bf16_to_f32>(x, D, static_cast<const uint16_t*>(w.data), eps, y);
+      return;
   }
-  assert(false && "rms_norm: weight dtype is not a compute dtype");
 }
 
 }  // namespace

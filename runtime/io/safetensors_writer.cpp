@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/core/error.h"
+#include "runtime/io/atomic_file.h"
 #include "runtime/io/safetensors.h"
 
 namespace moe {
@@ -38,52 +39,6 @@ std::optional<uint64_t> expected_bytes(DType t, const std::vector<int64_t>& shap
   if (bits % 8 != 0) return std::nullopt;
   return bits / 8;
 }
-
-// A file written under `<final>.tmp-<pid>` and renamed onto `final` by commit(); removed if
-// commit() is never reached, so a partial file never appears under the final name.
-class AtomicFile {
- public:
-  explicit AtomicFile(const fs::path& final_path)
-      : final_(final_path), tmp_(final_path.string() + ".tmp-" + std::to_string(::getpid())) {
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail_errno("cannot create");
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  ~AtomicFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-
-  void write(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) fail_errno("write failed");
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-  }
-
-  void commit() {
-    const int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0) fail_errno("close failed");
-    if (::rename(tmp_.c_str(), final_.c_str()) != 0) fail_errno("cannot rename temporary file");
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail_errno(const char* what) const {
-    const int err = errno;
-    fail(final_.string(), ": ", what, " (", tmp_.string(), "): ", std::strerror(err));
-  }
-
-  fs::path final_;
-  fs::path tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
 
 }  // namespace
 

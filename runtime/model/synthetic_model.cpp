@@ -34,34 +34,21 @@ class Rng {
 };
 
 std::vector<uint8_t> encode(const std::vector<float>& v, DType t) {
+  MOE_CHECK(dtype_is_compute(t), "synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
   std::vector<uint8_t> out(v.size() * static_cast<size_t>(dtype_bits(t)) / 8);
   for (size_t i = 0; i < v.size(); ++i) {
-    switch (t) {
-      case DType::kF32: std::memcpy(out.data() + 4 * i, &v[i], 4); break;
-      case DType::kBF16: {
+    switch (compute_type(t)) {
+      case ComputeType::kF32: std::memcpy(out.data() + 4 * i, &v[i], 4); break;
+      case ComputeType::kBF16: {
         const uint16_t h = f32_to_bf16(v[i]);
         std::memcpy(out.data() + 2 * i, &h, 2);
         break;
       }
-      case DType::kF16: {
+      case ComputeType::kF16: {
         const uint16_t h = f32_to_f16(v[i]);
         std::memcpy(out.data() + 2 * i, &h, 2);
         break;
       }
-      case DType::kF64:
-      case DType::kBool:
-      case DType::kU8:
-      case DType::kI8:
-      case DType::kI16:
-      case DType::kU16:
-      case DType::kI32:
-      case DType::kU32:
-      case DType::kI64:
-      case DType::kU64:
-      case DType::kF8E4M3:
-      case DType::kF8E5M2:
-      case DType::kF8E8M0:
-      case DType::kF4: fail("synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
     }
   }
   return out;
