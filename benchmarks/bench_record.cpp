@@ -51,7 +51,8 @@ GitRevision git_revision(const std::string& source_dir, const std::string& confi
   const std::string hash = run_command(git + " rev-parse --short HEAD 2>/dev/null", ok);
   if (ok && !hash.empty()) {
     r.commit = hash;
-    const std::string changes = run_command(git + " status --porcelain --untracked-files=no 2>/dev/null", ok);
+    const std::string changes =
+        run_command(git + " status --porcelain --untracked-files=no -- . ':!benchmarks/results' 2>/dev/null", ok);
     r.dirty = ok && !changes.empty();
   } else if (!configure_commit.empty()) {
     r.commit = configure_commit;
