@@ -102,6 +102,9 @@ int run(const RunOptions& o) {
                static_cast<long long>(r.prompt_tokens), r.prefill_seconds, r.prompt_tokens_per_second(),
                r.first_token_seconds, static_cast<long long>(r.decode_steps), r.decode_seconds,
                r.decode_tokens_per_second(), r.stop_reason.c_str(), r.tokens.size());
+  if (backend.realigned_weights() > 0)
+    std::fprintf(stderr, "note      %lld tensors were misaligned in the file and copied to aligned memory\n",
+                 static_cast<long long>(backend.realigned_weights()));
   if (!o.dump_logits.empty())
     std::fprintf(stderr, "logits    %zu x %lld float32 written to %s\n", r.tokens.size(),
                  static_cast<long long>(c.vocab_size), o.dump_logits.c_str());

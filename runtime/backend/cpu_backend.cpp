@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/attention.h"
@@ -53,6 +55,15 @@ Tensor CpuBackend::load_weight(const TensorView& w) {
   MOE_CHECK(w.shape.size() <= t.shape.size(), w.file, ": tensor '", w.name, "' has rank ", w.shape.size());
   t.rank = static_cast<int>(w.shape.size());
   for (size_t i = 0; i < w.shape.size(); ++i) t.shape[i] = w.shape[i];
+  // safetensors does not require padding, so a file from another writer may place a tensor at
+  // an address that is not a multiple of its element size; the kernels need that alignment.
+  const auto element_bytes = static_cast<uintptr_t>(std::max(1, dtype_bits(w.dtype) / 8));
+  if (reinterpret_cast<uintptr_t>(w.data) % element_bytes != 0) {
+    Tensor copy = alloc(w.dtype, {w.numel()});
+    std::memcpy(copy.data, w.data, w.nbytes);
+    t.data = copy.data;
+    ++realigned_weights_;
+  }
   return t;
 }
 

@@ -1,6 +1,7 @@
 // The reference backend: f32 arithmetic on the host over F32/F16/BF16 weights, multithreaded
 // with OpenMP inside the kernels (kernels/cpu). Weights are used in place from the mmapped
-// checkpoint; activations live in an arena freed with the backend.
+// checkpoint (copied only when the file leaves one misaligned); activations live in an arena
+// freed with the backend.
 #pragma once
 
 #include <cstdlib>
@@ -42,12 +43,15 @@ class CpuBackend final : public Backend {
   void add_sigmoid_gated(const Tensor& x, const Tensor& gate_logit, Tensor& acc) override;
 
   int threads() const { return threads_; }
+  // Weights whose mapped data was not aligned to their element size and were copied.
+  int64_t realigned_weights() const { return realigned_weights_; }
 
  private:
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
   int threads_ = 1;
+  int64_t realigned_weights_ = 0;
   std::vector<std::unique_ptr<void, FreeDeleter>> arena_;
   // swiglu_mlp intermediates, grown on first use and then reused (no allocation per step).
   std::vector<float> gate_buf_;
