@@ -9,6 +9,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   nlohmann-json3-dev   # JSON: safetensors headers, config.json
   libcli11-dev         # command-line parsing for the moe CLI
+  libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode properties, lookahead)
+  libutf8proc-dev      # tokenizer Unicode normalisation (NFC, NFKC)
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin                                            # MPI communicator, mpirun
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc # coordinator service
