@@ -15,4 +15,9 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, const ParallelLayo
   }
 }
 
+void KvCache::truncate(int64_t n) {
+  MOE_CHECK(n >= 0 && n <= length_, "KV cache: cannot truncate ", length_, " positions to ", n);
+  length_ = n;
+}
+
 }  // namespace moe

@@ -24,6 +24,8 @@ class KvCache {
   void advance(int64_t n) { length_ += n; }
   // Forget everything (a new sequence); memory is kept.
   void clear() { length_ = 0; }
+  // Keep only the first n positions (n <= length()): later tokens will overwrite the rest.
+  void truncate(int64_t n);
   uint64_t bytes() const { return bytes_; }
 
  private:
