@@ -1,18 +1,40 @@
 // moe make-tiny: writes the embedded default model (random weights, real HF layout).
+#include <cstddef>
 #include <cstdio>
+#include <filesystem>
 
 #include "launch/commands.h"
 #include "runtime/core/error.h"
+#include "runtime/io/atomic_file.h"
 #include "runtime/model/config.h"
 #include "runtime/model/synthetic_model.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace moe::assets {
+// launch/assets/, embedded by cmake/EmbedFile.cmake.
+extern const unsigned char tiny_tokenizer_json[];
+extern const std::size_t tiny_tokenizer_json_size;
+extern const unsigned char tiny_tokenizer_config_json[];
+extern const std::size_t tiny_tokenizer_config_json_size;
+}  // namespace moe::assets
 
 namespace moe::cli {
+namespace {
+
+void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  AtomicFile out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
+}
+
+}  // namespace
 
 Action add_make_tiny_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "make-tiny",
       "Write a small random-weight model in the Hugging Face layout (config.json, generation_config.json,\n"
-      "model.safetensors) for trying the runtime without downloading anything.");
+      "model.safetensors, tokenizer.json, tokenizer_config.json with the Mixtral-Instruct chat template) for\n"
+      "trying the runtime without downloading anything. Its text is gibberish: the weights are random.");
   struct Options {
     std::string arch = "mixtral";
     std::string out;
@@ -38,7 +60,18 @@ Action add_make_tiny_command(CLI::App& app) {
     else
       fail("--dtype must be bf16, f16 or f32, got '", o->dtype, "'");
     if (o->layers > 0) spec.num_layers = o->layers;
+    // The embedded tokenizer decides the vocabulary; <s> and </s> are BOS and EOS.
+    const std::string tokenizer_json(reinterpret_cast<const char*>(assets::tiny_tokenizer_json),
+                                     assets::tiny_tokenizer_json_size);
+    const std::string config_json(reinterpret_cast<const char*>(assets::tiny_tokenizer_config_json),
+                                  assets::tiny_tokenizer_config_json_size);
+    const Tokenizer tokenizer = Tokenizer::from_json(tokenizer_json, config_json, "embedded tiny tokenizer");
+    spec.vocab_size = tokenizer.vocab_size();
+    spec.bos_token_id = tokenizer.bos_id().value_or(1);
+    spec.eos_token_id = tokenizer.eos_id().value_or(2);
     const int64_t params = write_synthetic_model(spec, o->out);
+    write_file(std::filesystem::path(o->out) / "tokenizer.json", tokenizer_json);
+    write_file(std::filesystem::path(o->out) / "tokenizer_config.json", config_json);
     const ModelConfig c = load_model_config(o->out);
     std::printf("wrote %s: %s, %.2f M parameters (%s)\n", o->out.c_str(), c.summary().c_str(),
                 static_cast<double>(params) / 1e6, o->dtype.c_str());

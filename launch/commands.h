@@ -12,5 +12,7 @@ using Action = std::function<int()>;
 Action add_run_command(CLI::App& app);
 Action add_make_tiny_command(CLI::App& app);
 Action add_devices_command(CLI::App& app);
+Action add_tokenize_command(CLI::App& app);
+Action add_chat_command(CLI::App& app);
 
 }  // namespace moe::cli

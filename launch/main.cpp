@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     actions[app.get_subcommands({})[before]] = std::move(action);
   };
   add(moe::cli::add_run_command);
+  add(moe::cli::add_chat_command);
+  add(moe::cli::add_tokenize_command);
   add(moe::cli::add_make_tiny_command);
   add(moe::cli::add_devices_command);
 

@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
+  tmux                 # tests drive `moe chat` in a real terminal
   nlohmann-json3-dev   # JSON: safetensors headers, config.json
   libcli11-dev         # command-line parsing for the moe CLI
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode properties, lookahead)

@@ -30,6 +30,9 @@ class ChatTemplate {
   // moe::Error carrying msg. Undefined variables behave as in jinja2's default Undefined
   // (falsy, render as "", `is defined` false), as transformers uses.
   std::string render(const nlohmann::json& context) const;
+  // The same with the context's key order kept: nlohmann::json sorts object keys, so pass an
+  // ordered_json when the template serialises dicts (e.g. `tools | tojson`) and order matters.
+  std::string render(const nlohmann::ordered_json& context) const;
 
  private:
   explicit ChatTemplate(std::unique_ptr<jinja::Template> t);

@@ -1,0 +1,101 @@
+#include "launch/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "runtime/core/error.h"
+
+namespace moe::cli {
+
+void add_engine_options(CLI::App& cmd, EngineOptions& o) {
+  cmd.add_option("--model,-m", o.model_dir,
+                 "Model directory: config.json, model.safetensors (or a sharded index), tokenizer.json")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd.add_option("--device", o.device, "Compute device: cpu")->capture_default_str();
+  cmd.add_option("--threads,-t", o.threads, "CPU threads (default: all cores, or OMP_NUM_THREADS)");
+  cmd.add_option("--prefill-chunk", o.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
+}
+
+void add_sampling_options(CLI::App& cmd, SamplingParams& p) {
+  cmd.add_option("--temperature", p.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  cmd.add_option("--top-k", p.top_k, "Keep only the k most likely tokens; 0 = off")->capture_default_str();
+  cmd.add_option("--top-p", p.top_p, "Nucleus sampling: keep the smallest set reaching this probability; 1 = off")
+      ->capture_default_str();
+  cmd.add_option("--seed", p.seed, "Random seed for sampling")->capture_default_str();
+}
+
+std::vector<int32_t> Engine::stop_ids() const {
+  std::vector<int32_t> ids = config().eos_token_ids;
+  if (tokenizer)
+    if (const std::optional<int32_t> eos = tokenizer->eos_id())
+      if (std::find(ids.begin(), ids.end(), *eos) == ids.end()) ids.push_back(*eos);
+  return ids;
+}
+
+const Tokenizer& Engine::require_tokenizer(const char* why) const {
+  if (!tokenizer)
+    fail(model_dir_for_messages, ": ", why, " needs tokenizer.json, which this model directory does not have");
+  return *tokenizer;
+}
+
+void Engine::prepare(int64_t context) {
+  const auto t0 = std::chrono::steady_clock::now();
+  transformer.reset();
+  cache.reset();
+  transformer = std::make_unique<Transformer>(config(), model->weights(), model->layout(), *backend,
+                                              std::min<int64_t>(prefill_chunk, context));
+  cache = std::make_unique<KvCache>(*backend, config(), model->layout(), context);
+  load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
+  if (o.device != "cpu")
+    fail("--device ", o.device, ": only the cpu backend exists in this build (the CUDA backend is not written yet)");
+  MOE_CHECK(o.prefill_chunk > 0, "--prefill-chunk must be positive");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto e = std::make_unique<Engine>();
+  e->model_dir_for_messages = o.model_dir;
+  e->backend = std::make_unique<CpuBackend>(o.threads);
+  e->prefill_chunk = o.prefill_chunk;
+  e->model = Model::load(o.model_dir, *e->backend);
+  const ModelConfig& c = e->model->config();
+  if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json")) {
+    e->tokenizer = Tokenizer::load(o.model_dir);
+    MOE_CHECK(e->tokenizer->vocab_size() <= c.vocab_size, o.model_dir, "/tokenizer.json: the tokenizer has ",
+              e->tokenizer->vocab_size(), " tokens but the model's vocab_size is ", c.vocab_size);
+  }
+  e->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
+void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, const SamplingParams& s,
+                 int64_t reused_tokens) {
+  const ModelWeights& w = e.model->weights();
+  std::fprintf(out,
+               "--- moe stats ---\n"
+               "model     %s\n"
+               "weights   %.1f MB (%s experts), KV cache %.1f MB for %lld positions\n"
+               "backend   %s, sampling %s\n"
+               "load      %.3f s\n",
+               e.config().summary().c_str(), static_cast<double>(w.bytes) / 1e6,
+               w.expert_form == ExpertForm::kFused ? "fused" : "per-expert",
+               static_cast<double>(e.cache->bytes()) / 1e6, static_cast<long long>(e.cache->capacity()),
+               e.backend->name().c_str(), s.describe().c_str(), e.load_seconds);
+  std::fprintf(out, "prompt    %lld tokens in %.3f s = %.1f tokens/s (time to first token %.3f s)",
+               static_cast<long long>(r.prompt_tokens), r.prefill_seconds, r.prompt_tokens_per_second(),
+               r.first_token_seconds);
+  if (reused_tokens > 0) std::fprintf(out, "; %lld more reused from the cache", static_cast<long long>(reused_tokens));
+  std::fprintf(out,
+               "\n"
+               "decode    %lld tokens in %.3f s = %.2f tokens/s\n"
+               "stop      %s after %zu new tokens\n",
+               static_cast<long long>(r.decode_steps), r.decode_seconds, r.decode_tokens_per_second(),
+               r.stop_reason.c_str(), r.tokens.size());
+  if (e.backend->realigned_weights() > 0)
+    std::fprintf(out, "note      %lld tensors were misaligned in the file and copied to aligned memory\n",
+                 static_cast<long long>(e.backend->realigned_weights()));
+}
+
+}  // namespace moe::cli

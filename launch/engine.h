@@ -1,0 +1,61 @@
+// What `moe run` and `moe chat` share: loading a model directory into a ready-to-generate
+// engine (backend, weights, forward pass, KV cache, tokenizer when present), the sampling
+// flags, the stop ids, and the stats block.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/backend/cpu_backend.h"
+#include "runtime/engine/generator.h"
+#include "runtime/engine/kv_cache.h"
+#include "runtime/engine/transformer.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+namespace moe::cli {
+
+struct EngineOptions {
+  std::string model_dir;
+  std::string device = "cpu";
+  int threads = 0;
+  int64_t prefill_chunk = 256;
+};
+
+// Registers --model, --device, --threads, --prefill-chunk.
+void add_engine_options(CLI::App& cmd, EngineOptions& o);
+// Registers --temperature, --top-k, --top-p, --seed.
+void add_sampling_options(CLI::App& cmd, SamplingParams& p);
+
+struct Engine {
+  std::unique_ptr<CpuBackend> backend;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Transformer> transformer;
+  std::unique_ptr<KvCache> cache;
+  std::optional<Tokenizer> tokenizer;  // when the directory has tokenizer.json
+  double load_seconds = 0;
+  std::string model_dir_for_messages;
+  int64_t prefill_chunk = 256;
+
+  const ModelConfig& config() const { return model->config(); }
+  // Allocates the forward pass's activations and a KV cache of `context` positions. Meant to be
+  // called once: the backend's arena keeps earlier allocations until it is destroyed.
+  void prepare(int64_t context);
+  // The model's EOS ids (config.json, generation_config.json) and the tokenizer's eos token.
+  std::vector<int32_t> stop_ids() const;
+  // Errors naming the directory when there is no tokenizer.json.
+  const Tokenizer& require_tokenizer(const char* why) const;
+};
+
+// Loads backend, weights and tokenizer; call prepare() before generating.
+std::unique_ptr<Engine> load_engine(const EngineOptions& o);
+
+// The stats block: model, weights, backend, load, prompt and decode speed, stop reason.
+void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, const SamplingParams& s,
+                 int64_t reused_tokens = 0);
+
+}  // namespace moe::cli
