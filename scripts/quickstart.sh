@@ -8,4 +8,4 @@ build=${MOE_BUILD_DIR:-$root/build}
 bash "$root/scripts/install-deps.sh"
 bash "$root/scripts/build.sh"
 "$build/launch/moe" make-tiny --arch mixtral --out "$root/tiny-model" --seed 0
-"$build/launch/moe" run --model "$root/tiny-model" --tokens 1,15,27,300,42 --max-new-tokens 32
+"$build/launch/moe" run --model "$root/tiny-model" --prompt "Once upon a time" --max-new-tokens 32
