@@ -12,6 +12,7 @@ packages=(
   libcli11-dev         # command-line parsing for the moe CLI
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode properties, lookahead)
   libutf8proc-dev      # tokenizer Unicode normalisation (NFC, NFKC)
+  libxxhash-dev        # packed-store checksums (XXH3-64)
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin                                            # MPI communicator, mpirun
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc # coordinator service
