@@ -25,6 +25,7 @@
 #include "runtime/model/config.h"
 #include "runtime/model/model.h"
 #include "runtime/model/synthetic_model.h"
+#include "runtime/quant/quant_cache.h"
 
 #ifndef MOE_SOURCE_DIR
 #define MOE_SOURCE_DIR "."
@@ -45,6 +46,8 @@ struct Options {
   int64_t heads = 16, kv_heads = 4, head_dim = 0, vocab = 32000;
   int64_t shared_width = 0, dense_width = 0, sparse_step = 1;
   std::string dtype = "bf16";
+  std::string quant;  // recipe: benchmark the packed quantized model (cached conversion)
+  std::string quantizer = "hqq";
   uint64_t seed = 0;
   std::string model_dir;
   bool regenerate = false;
@@ -128,12 +131,29 @@ int run(const Options& o) {
                            : fs::path(str_cat("/tmp/moe-bench-", shape, o.dtype == "bf16" ? "" : "-" + o.dtype));
   const fs::path out = !o.out.empty() ? fs::path(o.out)
                                       : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
-                                            str_cat("cpu-", shape, "-", o.dtype, ".json");
+                                            str_cat("cpu-", shape, "-", o.quant.empty() ? o.dtype : o.quant, ".json");
   const GitRevision git = git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);
   const std::string date = utc_now_iso8601();
   const MachineInfo machine = machine_info();
 
   const PreparedModel prepared = prepare_model(dir, spec, o.regenerate);
+  // With a recipe: the packed store of the same model (converted once, then cached).
+  fs::path load_dir = dir;
+  std::string recipe_spec;
+  double convert_seconds = 0;
+  if (!o.quant.empty()) {
+    const QuantRecipe recipe = QuantRecipe::parse(o.quant);
+    QuantizeOptions qopt;
+    qopt.quantizer = o.quantizer == "rtn" ? Quantizer::kRtn : Quantizer::kHqq;
+    MOE_CHECK(o.quantizer == "rtn" || o.quantizer == "hqq", "--quantizer must be hqq or rtn");
+    const auto t_convert = std::chrono::steady_clock::now();
+    bool converted = false;
+    load_dir = cached_packed_model(dir, recipe, qopt, {}, &converted);
+    if (converted) convert_seconds = seconds_since(t_convert);
+    recipe_spec = recipe.spec();
+    std::fprintf(stderr, "quantized model (%s, %s): %s%s\n", recipe_spec.c_str(), o.quantizer.c_str(),
+                 load_dir.string().c_str(), converted ? " (converted now)" : " (cached)");
+  }
 
   // The backend fixes the OpenMP thread count; the bandwidth passes use the same count.
   CpuBackend backend(o.threads);
@@ -146,7 +166,7 @@ int run(const Options& o) {
   // Load as `moe run` does: map and bind the weights, allocate activations and the KV cache.
   const int64_t capacity = o.prompt_tokens + o.decode_tokens + 1;
   const auto t_load = std::chrono::steady_clock::now();
-  std::unique_ptr<Model> model = Model::load(dir, backend);
+  std::unique_ptr<Model> model = Model::load(load_dir, backend);
   const ModelConfig& c = model->config();
   Transformer transformer(c, model->weights(), model->layout(), backend, std::min(o.prefill_chunk, capacity));
   KvCache cache(backend, c, model->layout(), capacity);
@@ -156,7 +176,13 @@ int run(const Options& o) {
   const ModelCost cost = model_cost(c, wdtype);
   const uint64_t bound_bytes = model->weights().bytes;
   const uint64_t formula_bytes = static_cast<uint64_t>(cost.params_total) * static_cast<uint64_t>(cost.bytes_per_param);
-  if (formula_bytes != bound_bytes)
+  // Bytes a decoded token reads, from the bound tensors' storage (quantized ones at packed size).
+  const uint64_t weight_bytes_per_token = model->weights().decode_bytes_per_token(c.experts_per_token);
+  if (o.quant.empty() && weight_bytes_per_token != cost.weight_bytes_per_token)
+    std::fprintf(stderr, "warning: bytes per token from the config (%llu) and from the bound weights (%llu) differ\n",
+                 static_cast<unsigned long long>(cost.weight_bytes_per_token),
+                 static_cast<unsigned long long>(weight_bytes_per_token));
+  if (o.quant.empty() && formula_bytes != bound_bytes)
     std::fprintf(stderr,
                  "warning: parameter count from the config (%lld x %lld bytes = %llu) differs from the bound "
                  "weights (%llu bytes); bytes per token may be off\n",
@@ -203,7 +229,7 @@ int run(const Options& o) {
   const auto steps = static_cast<double>(f.decode_steps);
   const double mean_context = static_cast<double>(o.prompt_tokens) + (steps + 1.0) / 2.0;
   const uint64_t kv_bytes = kv_bytes_read(c, mean_context);
-  const double bytes_per_token = static_cast<double>(cost.weight_bytes_per_token + kv_bytes);
+  const double bytes_per_token = static_cast<double>(weight_bytes_per_token + kv_bytes);
   const double copy_gbs = bw.best_copy_gbs(), read_gbs = bw.best_read_gbs();
   const double bound_copy = copy_gbs * 1e9 / bytes_per_token;
   const double bound_read = read_gbs * 1e9 / bytes_per_token;
@@ -217,7 +243,11 @@ int run(const Options& o) {
   std::printf("machine   %s, %s, %d logical cores, %.1f GiB RAM; %d threads; load average %s at start, %s at end\n",
               machine.hostname.c_str(), machine.cpu_model.c_str(), machine.logical_cores, machine.ram_gib, threads,
               machine.load_average.c_str(), load_at_end.c_str());
-  std::printf("model     %s, %s weights\n", c.summary().c_str(), std::string(dtype_name(wdtype)).c_str());
+  std::printf("model     %s, %s weights%s\n", c.summary().c_str(), std::string(dtype_name(wdtype)).c_str(),
+              o.quant.empty()
+                  ? ""
+                  : str_cat(", quantized ", recipe_spec, " (", o.quantizer, "): ", model->weights().bytes / 1e6, " MB")
+                        .c_str());
   std::printf("          %s (%s)\n", dir.string().c_str(),
               prepared.written
                   ? str_cat("written in ", static_cast<int64_t>(prepared.write_seconds * 10) / 10.0, " s").c_str()
@@ -225,7 +255,7 @@ int run(const Options& o) {
   std::printf("params    %.1f M total (%.3f GB), %.1f M active per token\n", cost.params_total / 1e6,
               static_cast<double>(bound_bytes) / 1e9, cost.params_active / 1e6);
   std::printf("bytes/tok %.1f MB weights + %.2f MB KV cache (f32, mean context %.1f) = %.1f MB per decoded token\n",
-              static_cast<double>(cost.weight_bytes_per_token) / 1e6, static_cast<double>(kv_bytes) / 1e6, mean_context,
+              static_cast<double>(weight_bytes_per_token) / 1e6, static_cast<double>(kv_bytes) / 1e6, mean_context,
               bytes_per_token / 1e6);
   std::printf("bandwidth copy %.2f GB/s (read + write bytes), read %.2f GB/s; best of %zu, 2 x %lld MiB, %d threads\n",
               copy_gbs, read_gbs, bw.copy_gbs.size(), static_cast<long long>(o.bw_mib), threads);
@@ -282,7 +312,12 @@ int run(const Options& o) {
         {"expert_width", c.expert_intermediate},
         {"vocab", c.vocab_size},
         {"dtype", std::string(dtype_name(wdtype))},
-        {"quantization", "none"},
+        {"quantization", o.quant.empty() ? std::string("none") : recipe_spec},
+        {"quantizer", o.quant.empty() ? std::string("none") : o.quantizer},
+        {"weights_bytes", model->weights().bytes},
+        {"expert_bytes", model->weights().expert_bytes},
+        {"loaded_from", load_dir.string()},
+        {"convert_seconds", convert_seconds},
         {"random_weights_seed", o.seed},
         {"dir", dir.string()},
         {"written_this_run", prepared.written},
@@ -293,7 +328,7 @@ int run(const Options& o) {
         {"active_matmul_per_token", cost.params_active_matmul},
         {"weight_bytes_bound", bound_bytes}}},
       {"bytes_per_token",
-       {{"weights", cost.weight_bytes_per_token},
+       {{"weights", weight_bytes_per_token},
         {"kv_cache", kv_bytes},
         {"total", static_cast<uint64_t>(bytes_per_token)},
         {"kv_cache_dtype", "f32"},
@@ -389,6 +424,11 @@ int main(int argc, char** argv) {
   app.add_option("--sparse-step", o.sparse_step, "qwen decoder_sparse_step: every n-th layer is MoE")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option(
+      "--quant,-q", o.quant,
+      "Benchmark the model quantized with this recipe (q8, q4, q3, q2, mixed-4-2, attn=q4,experts=q2g16, ...),\n"
+      "converted once into the quantization cache");
+  app.add_option("--quantizer", o.quantizer, "Quantizer for --quant: hqq or rtn")->capture_default_str();
   app.add_option("--dtype", o.dtype, "Weight dtype")
       ->capture_default_str()
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));

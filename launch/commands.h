@@ -14,5 +14,7 @@ Action add_make_tiny_command(CLI::App& app);
 Action add_devices_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
 Action add_chat_command(CLI::App& app);
+Action add_convert_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
 
 }  // namespace moe::cli

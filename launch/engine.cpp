@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "runtime/core/error.h"
+#include "runtime/io/packed_store.h"
+#include "runtime/quant/quant_cache.h"
 
 namespace moe::cli {
 
@@ -16,6 +18,22 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--device", o.device, "Compute device: cpu")->capture_default_str();
   cmd.add_option("--threads,-t", o.threads, "CPU threads (default: all cores, or OMP_NUM_THREADS)");
   cmd.add_option("--prefill-chunk", o.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
+  cmd.add_option("--quant,-q", o.quant,
+                 "Quantize a Hugging Face model on load with this recipe (e.g. q4, mixed-4-2,\n"
+                 "attn=q4,experts=q2g16); converted once into the cache ($MOE_CACHE_DIR or ~/.cache/moe)");
+  cmd.add_option("--quantizer", o.quantizer, "Quantizer for --quant: hqq or rtn")->capture_default_str();
+  cmd.add_flag("!--no-verify", o.verify, "Skip the packed store's checksum check at load");
+}
+
+QuantizeOptions quantize_options(const std::string& quantizer) {
+  QuantizeOptions q;
+  if (quantizer == "hqq")
+    q.quantizer = Quantizer::kHqq;
+  else if (quantizer == "rtn")
+    q.quantizer = Quantizer::kRtn;
+  else
+    fail("--quantizer must be hqq or rtn, got '", quantizer, "'");
+  return q;
 }
 
 void add_sampling_options(CLI::App& cmd, SamplingParams& p) {
@@ -59,10 +77,31 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   e->model_dir_for_messages = o.model_dir;
   e->backend = std::make_unique<CpuBackend>(o.threads);
   e->prefill_chunk = o.prefill_chunk;
-  e->model = Model::load(o.model_dir, *e->backend);
+  std::filesystem::path dir = o.model_dir;
+  if (!o.quant.empty()) {
+    if (PackedStore::is_packed(dir))
+      fail(o.model_dir, ": --quant applies to Hugging Face directories; this one is already a packed store");
+    const QuantRecipe recipe = QuantRecipe::parse(o.quant);
+    bool converted = false;
+    int last_percent = -1;
+    dir = cached_packed_model(
+        dir, recipe, quantize_options(o.quantizer),
+        [&](const ConvertProgress& p) {
+          const int percent = p.bytes_total ? static_cast<int>(100 * p.bytes_done / p.bytes_total) : 100;
+          if (percent / 10 != last_percent / 10 || percent == 100) {
+            std::fprintf(stderr, "\rquantizing %s with %s: %3d%%", o.model_dir.c_str(), recipe.spec().c_str(), percent);
+            std::fflush(stderr);
+            last_percent = percent;
+          }
+        },
+        &converted);
+    if (converted) std::fprintf(stderr, "\nquantized into %s\n", dir.string().c_str());
+  }
+  e->loaded_from = dir.string();
+  e->model = Model::load(dir, *e->backend, nullptr, o.verify);
   const ModelConfig& c = e->model->config();
-  if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json")) {
-    e->tokenizer = Tokenizer::load(o.model_dir);
+  if (std::filesystem::exists(dir / "tokenizer.json")) {
+    e->tokenizer = Tokenizer::load(dir);
     MOE_CHECK(e->tokenizer->vocab_size() <= c.vocab_size, o.model_dir, "/tokenizer.json: the tokenizer has ",
               e->tokenizer->vocab_size(), " tokens but the model's vocab_size is ", c.vocab_size);
   }
@@ -76,11 +115,12 @@ void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, con
   std::fprintf(out,
                "--- moe stats ---\n"
                "model     %s\n"
-               "weights   %.1f MB (%s experts), KV cache %.1f MB for %lld positions\n"
+               "weights   %.1f MB (%s, %s experts %.1f MB), KV cache %.1f MB for %lld positions\n"
                "backend   %s, sampling %s\n"
                "load      %.3f s\n",
                e.config().summary().c_str(), static_cast<double>(w.bytes) / 1e6,
-               w.expert_form == ExpertForm::kFused ? "fused" : "per-expert",
+               e.model->packed() ? ("packed " + e.model->packed()->recipe()).c_str() : "safetensors",
+               w.expert_form == ExpertForm::kFused ? "fused" : "per-expert", static_cast<double>(w.expert_bytes) / 1e6,
                static_cast<double>(e.cache->bytes()) / 1e6, static_cast<long long>(e.cache->capacity()),
                e.backend->name().c_str(), s.describe().c_str(), e.load_seconds);
   std::fprintf(out, "prompt    %lld tokens in %.3f s = %.1f tokens/s (time to first token %.3f s)",

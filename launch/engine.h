@@ -15,6 +15,7 @@
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/transformer.h"
 #include "runtime/model/model.h"
+#include "runtime/quant/convert.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace moe::cli {
@@ -24,9 +25,12 @@ struct EngineOptions {
   std::string device = "cpu";
   int threads = 0;
   int64_t prefill_chunk = 256;
+  std::string quant;              // a recipe: quantize a Hugging Face directory on load (cached)
+  std::string quantizer = "hqq";  // rtn | hqq
+  bool verify = true;             // check packed-store checksums at load
 };
 
-// Registers --model, --device, --threads, --prefill-chunk.
+// Registers --model, --device, --threads, --prefill-chunk, --quant, --quantizer, --no-verify.
 void add_engine_options(CLI::App& cmd, EngineOptions& o);
 // Registers --temperature, --top-k, --top-p, --seed.
 void add_sampling_options(CLI::App& cmd, SamplingParams& p);
@@ -39,6 +43,7 @@ struct Engine {
   std::optional<Tokenizer> tokenizer;  // when the directory has tokenizer.json
   double load_seconds = 0;
   std::string model_dir_for_messages;
+  std::string loaded_from;  // the directory actually loaded (the cache entry under --quant)
   int64_t prefill_chunk = 256;
 
   const ModelConfig& config() const { return model->config(); }
@@ -51,7 +56,11 @@ struct Engine {
   const Tokenizer& require_tokenizer(const char* why) const;
 };
 
-// Loads backend, weights and tokenizer; call prepare() before generating.
+// Parses --quantizer.
+QuantizeOptions quantize_options(const std::string& quantizer);
+
+// Loads backend, weights and tokenizer; call prepare() before generating. With o.quant, a
+// Hugging Face directory is converted into the quantization cache first (once).
 std::unique_ptr<Engine> load_engine(const EngineOptions& o);
 
 // The stats block: model, weights, backend, load, prompt and decode speed, stop reason.

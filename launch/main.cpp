@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
   add(moe::cli::add_run_command);
   add(moe::cli::add_chat_command);
   add(moe::cli::add_tokenize_command);
+  add(moe::cli::add_eval_command);
   add(moe::cli::add_make_tiny_command);
+  add(moe::cli::add_convert_command);
   add(moe::cli::add_devices_command);
 
   try {

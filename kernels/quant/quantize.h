@@ -15,9 +15,9 @@ enum class Quantizer : uint8_t {
 
 struct QuantizeOptions {
   Quantizer quantizer = Quantizer::kHqq;
-  int hqq_iterations = 20;  // HQQ solver steps per group
-  float hqq_lp_norm = 0.7f; // p of the robust error
-  float hqq_beta = 10.0f;   // initial penalty, grows by hqq_kappa per step
+  int hqq_iterations = 20;   // HQQ solver steps per group
+  float hqq_lp_norm = 0.7f;  // p of the robust error
+  float hqq_beta = 10.0f;    // initial penalty, grows by hqq_kappa per step
   float hqq_kappa = 1.01f;
 };
 

@@ -10,8 +10,10 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/qlinear.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/routing.h"
+#include "kernels/quant/quantize.h"
 #include "runtime/core/error.h"
 
 namespace moe {
@@ -23,8 +25,8 @@ void expect_f32(const Tensor& t, const char* op, const char* what) {
 }
 
 void expect_weight(const Tensor& t, const char* op, const char* what) {
-  MOE_CHECK(dtype_is_compute(t.dtype) && t.device == Device::kCpu, "cpu backend: ", op, ": ", what, " has dtype ",
-            dtype_name(t.dtype), "; the CPU backend computes over F32, F16 and BF16");
+  MOE_CHECK((t.quant || dtype_is_compute(t.dtype)) && t.device == Device::kCpu, "cpu backend: ", op, ": ", what,
+            " has dtype ", dtype_name(t.dtype), "; the CPU backend computes over F32, F16 and BF16");
 }
 
 }  // namespace
@@ -51,15 +53,17 @@ Tensor CpuBackend::load_weight(const TensorView& w) {
   Tensor t;
   t.data = const_cast<void*>(w.data);  // read-only by contract: ops never write weights
   t.dtype = w.dtype;
+  t.quant = w.quant;
   t.device = Device::kCpu;
   MOE_CHECK(w.shape.size() <= t.shape.size(), w.file, ": tensor '", w.name, "' has rank ", w.shape.size());
   t.rank = static_cast<int>(w.shape.size());
   for (size_t i = 0; i < w.shape.size(); ++i) t.shape[i] = w.shape[i];
   // safetensors does not require padding, so a file from another writer may place a tensor at
   // an address that is not a multiple of its element size; the kernels need that alignment.
-  const auto element_bytes = static_cast<uintptr_t>(std::max(1, dtype_bits(w.dtype) / 8));
+  // Quantized blocks start with fp16 scales: 2-byte alignment.
+  const auto element_bytes = static_cast<uintptr_t>(w.quant ? 2 : std::max(1, dtype_bits(w.dtype) / 8));
   if (reinterpret_cast<uintptr_t>(w.data) % element_bytes != 0) {
-    Tensor copy = alloc(w.dtype, {w.numel()});
+    Tensor copy = alloc(DType::kU8, {static_cast<int64_t>(w.nbytes)});
     std::memcpy(copy.data, w.data, w.nbytes);
     t.data = copy.data;
     ++realigned_weights_;
@@ -80,7 +84,15 @@ void CpuBackend::copy_to_host(const Tensor& src, void* dst, uint64_t bytes) {
 void CpuBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
   expect_weight(table, "embedding", "table");
   expect_f32(out, "embedding", "out");
-  cpu::embedding(ids.as<const int32_t>(), ids.numel(), table.ref(), table.dim(1), out.as<float>());
+  const int64_t width = table.dim(1);
+  if (table.quant) {  // dequantize the picked rows
+    for (int64_t t = 0; t < ids.numel(); ++t)
+      dequantize_rows(
+          table.as<const uint8_t>() + static_cast<uint64_t>(ids.as<const int32_t>()[t]) * table.last_dim_bytes(), 1,
+          width, *table.quant, out.as<float>() + t * width);
+    return;
+  }
+  cpu::embedding(ids.as<const int32_t>(), ids.numel(), table.ref(), width, out.as<float>());
 }
 
 void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
@@ -103,6 +115,10 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Te
     expect_weight(bias, "linear", "bias");
     MOE_CHECK(bias.numel() == n, "cpu backend: linear: bias ", shape_str(bias), " for ", n, " outputs");
     b = bias.ref();
+  }
+  if (w.quant) {
+    cpu::qlinear(x.as<const float>(), tokens, k, w.as<const uint8_t>(), *w.quant, n, b, y.as<float>());
+    return;
   }
   cpu::linear(x.as<const float>(), tokens, k, w.ref(), n, b, y.as<float>());
 }
@@ -161,6 +177,13 @@ void CpuBackend::swiglu_mlp(const Tensor& x, const MlpWeights& w, Tensor& y) {
   if (gate_buf_.size() < need) {
     gate_buf_.resize(need);
     up_buf_.resize(need);
+  }
+  if (w.gate.quant && w.up.quant && w.down.quant) {  // the fused quantized expert kernel
+    scratch_.resize(std::max(scratch_.size(), 2 * need));
+    cpu::qswiglu(x.as<const float>(), tokens, x.row_size(), w.gate.as<const uint8_t>(), *w.gate.quant,
+                 w.up.as<const uint8_t>(), *w.up.quant, w.down.as<const uint8_t>(), *w.down.quant, width,
+                 scratch_.data(), y.as<float>());
+    return;
   }
   Tensor gate(gate_buf_.data(), DType::kF32, Device::kCpu, {tokens, width});
   Tensor up(up_buf_.data(), DType::kF32, Device::kCpu, {tokens, width});

@@ -56,6 +56,7 @@ class CpuBackend final : public Backend {
   // swiglu_mlp intermediates, grown on first use and then reused (no allocation per step).
   std::vector<float> gate_buf_;
   std::vector<float> up_buf_;
+  std::vector<float> scratch_;  // qswiglu intermediates
   std::vector<int64_t> positions_;
 };
 

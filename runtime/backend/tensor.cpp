@@ -18,7 +18,15 @@ int64_t Tensor::numel() const {
 }
 
 uint64_t Tensor::nbytes() const {
-  return static_cast<uint64_t>(numel()) * static_cast<uint64_t>(dtype_bits(dtype)) / 8;
+  if (rank == 0) return quant ? 0 : static_cast<uint64_t>(dtype_bits(dtype)) / 8;
+  const int64_t last = shape[static_cast<size_t>(rank - 1)];
+  return last == 0 ? 0 : static_cast<uint64_t>(numel() / last) * last_dim_bytes();
+}
+
+uint64_t Tensor::last_dim_bytes() const {
+  const int64_t last = rank == 0 ? 1 : shape[static_cast<size_t>(rank - 1)];
+  if (quant) return quant_row_bytes(*quant, last);
+  return static_cast<uint64_t>(last) * static_cast<uint64_t>(dtype_bits(dtype)) / 8;
 }
 
 int64_t Tensor::row_size() const {
@@ -43,6 +51,7 @@ Tensor Tensor::row(int64_t i) const {
   Tensor t;
   t.dtype = dtype;
   t.device = device;
+  t.quant = quant;
   t.rank = rank - 1;
   for (int d = 1; d < rank; ++d) t.shape[static_cast<size_t>(d - 1)] = shape[static_cast<size_t>(d)];
   t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(i) * t.nbytes();
@@ -54,8 +63,7 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t n) const {
             shape_str(*this));
   Tensor t = *this;
   t.shape[0] = n;
-  t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(begin) * static_cast<uint64_t>(shape[1]) *
-                                             static_cast<uint64_t>(dtype_bits(dtype)) / 8;
+  t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(begin) * last_dim_bytes();
   return t;
 }
 

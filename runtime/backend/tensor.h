@@ -8,7 +8,10 @@
 #include <initializer_list>
 #include <string>
 
+#include <optional>
+
 #include "kernels/common/dtype.h"
+#include "kernels/quant/quant_format.h"
 
 namespace moe {
 
@@ -20,6 +23,8 @@ struct Tensor {
   Device device = Device::kCpu;
   int rank = 0;
   std::array<int64_t, 4> shape{};
+  // Quantized weights: blocks of rows along the last dimension (shape stays logical).
+  std::optional<QuantFormat> quant{};
 
   Tensor() = default;
   Tensor(void* d, DType t, Device dev, std::initializer_list<int64_t> dims);
@@ -27,7 +32,10 @@ struct Tensor {
   bool empty() const { return data == nullptr; }
   int64_t dim(int i) const { return shape[static_cast<size_t>(i)]; }
   int64_t numel() const;
+  // Storage bytes (packed blocks for quantized tensors).
   uint64_t nbytes() const;
+  // Storage bytes of one row along the last dimension.
+  uint64_t last_dim_bytes() const;
   // Elements per outermost index (numel / dim(0)).
   int64_t row_size() const;
 

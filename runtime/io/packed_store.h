@@ -29,12 +29,12 @@ namespace moe {
 
 struct PackedTensor {
   std::string name;
-  std::vector<int64_t> shape;  // logical shape, outermost first
-  DType dtype = DType::kF32;   // element type when not quantized
+  std::vector<int64_t> shape;        // logical shape, outermost first
+  DType dtype = DType::kF32;         // element type when not quantized
   std::optional<QuantFormat> quant;  // set for quantized tensors (rows of blocks)
   const uint8_t* data = nullptr;     // inside the mapped file; valid while the store is open
   uint64_t bytes = 0;
-  std::string file;                  // for messages
+  std::string file;  // for messages
 };
 
 struct ExpertExtent {

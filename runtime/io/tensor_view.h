@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "kernels/common/dtype.h"
+#include "kernels/quant/quant_format.h"
 
 namespace moe {
 
@@ -16,6 +19,9 @@ struct TensorView {
   std::vector<int64_t> shape;  // outermost first, as in safetensors / PyTorch
   const void* data = nullptr;  // valid while the owning file stays open
   uint64_t nbytes = 0;
+  // Set when data holds quantized blocks (kernels/quant/quant_format.h) of rows along the last
+  // dimension; `shape` is then the logical shape and `dtype` is meaningless.
+  std::optional<QuantFormat> quant{};
 
   int64_t numel() const {
     int64_t n = 1;

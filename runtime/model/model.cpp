@@ -2,13 +2,27 @@
 
 namespace moe {
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& backend, const ParallelLayout* layout) {
-  ModelConfig config = load_model_config(dir);
-  SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::open(dir);
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& backend, const ParallelLayout* layout,
+                                   bool verify) {
+  ModelConfig config;
+  std::unique_ptr<WeightSource> source;
+  if (PackedStore::is_packed(dir)) {
+    PackedStore store = PackedStore::open(dir, verify);
+    config = parse_model_config(store.source_config().dump(), dir / "manifest.json");
+    source = std::make_unique<PackedSource>(std::move(store));
+  } else {
+    config = load_model_config(dir);
+    source = std::make_unique<SafetensorsSource>(SafetensorsCheckpoint::open(dir));
+  }
   const ParallelLayout chosen = layout ? *layout : ParallelLayout::single(config.num_layers);
-  std::unique_ptr<Model> m(new Model(std::move(config), std::move(checkpoint), chosen));
-  m->weights_ = bind_weights(m->config_, m->checkpoint_, m->layout_, backend);
+  std::unique_ptr<Model> m(new Model(std::move(config), std::move(source), chosen));
+  m->weights_ = bind_weights(m->config_, *m->source_, m->layout_, backend);
   return m;
+}
+
+const PackedStore* Model::packed() const {
+  const auto* p = dynamic_cast<const PackedSource*>(source_.get());
+  return p ? &p->store() : nullptr;
 }
 
 }  // namespace moe

@@ -6,34 +6,37 @@
 
 #include "runtime/backend/backend.h"
 #include "runtime/engine/parallel_layout.h"
-#include "runtime/io/safetensors.h"
 #include "runtime/model/config.h"
+#include "runtime/model/weight_source.h"
 #include "runtime/model/weights.h"
 
 namespace moe {
 
 class Model {
  public:
-  // Reads config.json, maps the safetensors checkpoint, checks and binds every tensor for
-  // `layout` (all layers on one process when null). Throws moe::Error with the file, tensor
-  // and problem for anything malformed. Not movable: weights point into the mapped files.
+  // Reads a Hugging Face directory (config.json + safetensors) or a packed store written by
+  // `moe convert` (manifest.json; checksums verified when `verify`), checks and binds every
+  // tensor for `layout` (all layers on one process when null). Throws moe::Error with the file,
+  // tensor and problem for anything malformed. Not movable: weights point into mapped files.
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, Backend& backend,
-                                     const ParallelLayout* layout = nullptr);
+                                     const ParallelLayout* layout = nullptr, bool verify = true);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const ParallelLayout& layout() const { return layout_; }
-  const SafetensorsCheckpoint& checkpoint() const { return checkpoint_; }
+  const WeightSource& source() const { return *source_; }
+  // The packed store, when the model was loaded from one.
+  const PackedStore* packed() const;
 
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
  private:
-  Model(ModelConfig config, SafetensorsCheckpoint checkpoint, ParallelLayout layout)
-      : config_(std::move(config)), checkpoint_(std::move(checkpoint)), layout_(layout) {}
+  Model(ModelConfig config, std::unique_ptr<WeightSource> source, ParallelLayout layout)
+      : config_(std::move(config)), source_(std::move(source)), layout_(layout) {}
 
   ModelConfig config_;
-  SafetensorsCheckpoint checkpoint_;
+  std::unique_ptr<WeightSource> source_;
   ParallelLayout layout_;
   ModelWeights weights_;
 };

@@ -10,8 +10,7 @@ namespace {
 // Looks tensors up in the checkpoint, checks them, and hands them to the backend.
 class Binder {
  public:
-  Binder(const ModelConfig& c, const SafetensorsCheckpoint& ckpt, Backend& backend)
-      : c_(c), ckpt_(ckpt), backend_(backend) {}
+  Binder(const ModelConfig& c, const WeightSource& ckpt, Backend& backend) : c_(c), ckpt_(ckpt), backend_(backend) {}
 
   bool has(const std::string& name) const { return ckpt_.contains(name); }
 
@@ -34,15 +33,15 @@ class Binder {
     if (v.shape != expect)
       fail(v.file, ": tensor '", v.name, "' has shape ", shape_str(v.shape), ", expected ", shape_str(expect),
            " from config.json (", why, ")");
-    if (!dtype_is_compute(v.dtype))
+    if (!v.quant && !dtype_is_compute(v.dtype))
       fail(v.file, ": tensor '", v.name, "' has dtype ", dtype_name(v.dtype),
-           "; only F32, F16 and BF16 weights are supported");
+           "; only F32, F16 and BF16 weights (or our quantized formats) are supported");
     bytes_ += v.nbytes;
     return backend_.load_weight(v);
   }
 
   const ModelConfig& c_;
-  const SafetensorsCheckpoint& ckpt_;
+  const WeightSource& ckpt_;
   Backend& backend_;
   uint64_t bytes_ = 0;
 };
@@ -109,13 +108,16 @@ std::vector<MlpWeights> bind_experts(Binder& b, const ModelConfig& c, const std:
   return experts;
 }
 
-MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, ExpertForm& form) {
+MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, ExpertForm& form,
+                    uint64_t& expert_bytes) {
   // The Hub names of the arch (e.g. Mixtral's block_sparse_moe), or transformers 5's `mlp`.
   std::string block = str_cat(layer, c.arch->moe_block, ".");
   if (!b.has(block + "gate.weight") && b.has(layer + "mlp.gate.weight")) block = layer + "mlp.";
   MoeWeights m;
   m.router = b.bind(block + "gate.weight", {c.num_experts, c.hidden_size}, "num_experts, hidden_size");
+  const uint64_t before = b.bytes();
   m.experts = bind_experts(b, c, block, form);
+  expert_bytes += b.bytes() - before;
   if (c.arch->shared_expert) {
     m.shared = bind_mlp(b, block + "shared_expert.", c.hidden_size, c.shared_intermediate,
                         "shared_expert_intermediate_size, hidden_size");
@@ -126,7 +128,7 @@ MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, E
 
 }  // namespace
 
-ModelWeights bind_weights(const ModelConfig& c, const SafetensorsCheckpoint& ckpt, const ParallelLayout& layout,
+ModelWeights bind_weights(const ModelConfig& c, const WeightSource& ckpt, const ParallelLayout& layout,
                           Backend& backend) {
   MOE_CHECK(layout.tp_size() == 1, "bind_weights: tensor-parallel sharding (tp size ", layout.tp_size(),
             ") is not implemented yet; run with tp size 1");
@@ -155,7 +157,7 @@ ModelWeights bind_weights(const ModelConfig& c, const SafetensorsCheckpoint& ckp
     L.attn = bind_attention(b, c, p);
     L.is_moe = c.layer_is_moe[static_cast<size_t>(i)];
     if (L.is_moe) {
-      L.moe = bind_moe(b, c, p, w.expert_form);
+      L.moe = bind_moe(b, c, p, w.expert_form, w.expert_bytes);
     } else {
       L.dense = bind_mlp(b, p + "mlp.", h, c.dense_intermediate, "intermediate_size (dense layer), hidden_size");
     }
@@ -163,6 +165,26 @@ ModelWeights bind_weights(const ModelConfig& c, const SafetensorsCheckpoint& ckp
   }
   w.bytes = b.bytes();
   return w;
+}
+
+uint64_t ModelWeights::decode_bytes_per_token(int64_t top_k) const {
+  auto mlp = [](const MlpWeights& m) { return m.gate.nbytes() + m.up.nbytes() + m.down.nbytes(); };
+  uint64_t total = final_norm.nbytes() + lm_head.nbytes();
+  if (!embed.empty() && embed.dim(0) > 0) total += embed.nbytes() / static_cast<uint64_t>(embed.dim(0));
+  for (const LayerWeights& L : layers) {
+    const AttentionWeights& a = L.attn;
+    for (const Tensor* t : {&a.q, &a.k, &a.v, &a.o, &a.q_bias, &a.k_bias, &a.v_bias, &a.o_bias, &a.q_norm, &a.k_norm,
+                            &L.attn_norm, &L.ffn_norm})
+      if (!t->empty()) total += t->nbytes();
+    if (!L.is_moe) {
+      total += mlp(L.dense);
+      continue;
+    }
+    total += L.moe.router.nbytes();
+    if (!L.moe.experts.empty()) total += static_cast<uint64_t>(top_k) * mlp(L.moe.experts.front());
+    if (!L.moe.shared_gate.empty()) total += mlp(L.moe.shared) + L.moe.shared_gate.nbytes();
+  }
+  return total;
 }
 
 }  // namespace moe

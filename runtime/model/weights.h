@@ -7,8 +7,8 @@
 
 #include "runtime/backend/backend.h"
 #include "runtime/engine/parallel_layout.h"
-#include "runtime/io/safetensors.h"
 #include "runtime/model/config.h"
+#include "runtime/model/weight_source.h"
 
 namespace moe {
 
@@ -44,15 +44,23 @@ struct ModelWeights {
   Tensor lm_head;                    // (V, H); last stage (the embedding when tied)
   std::vector<LayerWeights> layers;  // the layout's layer range, in order
   ExpertForm expert_form = ExpertForm::kPerExpert;
-  uint64_t bytes = 0;  // bytes of every tensor bound
+  uint64_t bytes = 0;         // bytes of every tensor bound
+  uint64_t expert_bytes = 0;  // of which routed experts
+
+  // Weight bytes one decoded token reads (batch 1): every bound layer's attention, norms,
+  // router, `top_k` of its routed experts (all experts of a layer are the same size), shared
+  // expert or dense MLP, the final norm, the LM head and one embedding row. Storage bytes, so
+  // quantized tensors count at their packed size.
+  uint64_t decode_bytes_per_token(int64_t top_k) const;
 };
 
 // Finds and checks every tensor. Throws moe::Error naming the checkpoint directory, the
 // tensor, and the expected vs found shape/dtype (with the config keys that set the
 // expectation) for: a missing tensor, a wrong shape, a dtype the backend cannot compute with.
+// Quantized tensors (from a packed store) are accepted wherever a weight matrix is.
 // Accepts routed experts both per expert (`...experts.E.w1.weight`, `...experts.E.gate_proj.weight`)
 // and fused (`...mlp.experts.gate_up_proj` (E, 2I, H) gate rows first, `...mlp.experts.down_proj` (E, H, I)).
-ModelWeights bind_weights(const ModelConfig& config, const SafetensorsCheckpoint& checkpoint,
-                          const ParallelLayout& layout, Backend& backend);
+ModelWeights bind_weights(const ModelConfig& config, const WeightSource& source, const ParallelLayout& layout,
+                          Backend& backend);
 
 }  // namespace moe

@@ -14,9 +14,9 @@
 namespace moe {
 
 struct ConvertProgress {
-  uint64_t bytes_done = 0;   // source bytes processed
+  uint64_t bytes_done = 0;  // source bytes processed
   uint64_t bytes_total = 0;
-  std::string tensor;        // the tensor being written
+  std::string tensor;  // the tensor being written
 };
 
 struct ConvertStats {
@@ -33,8 +33,13 @@ struct ConvertStats {
 // Writes the store at `out` (must not exist). Throws moe::Error for an invalid source, a
 // tensor the recipe cannot hold (row length not a multiple of the group size), an I/O failure.
 // `progress` is called after each tensor (and may be empty).
+// Every tensor is checked against the recipe before anything is written. The store is written
+// into `<out>.partial-<pid>/` and renamed onto `out` when complete; on any error or exception
+// (including one thrown by `progress`, e.g. to stop on Ctrl-C) the partial directory is
+// removed. With `replace`, an existing `out` is replaced, but only once the new store is
+// complete.
 ConvertStats convert_checkpoint(const std::filesystem::path& hf_dir, const QuantRecipe& recipe,
                                 const QuantizeOptions& options, const std::filesystem::path& out,
-                                const std::function<void(const ConvertProgress&)>& progress = {});
+                                const std::function<void(const ConvertProgress&)>& progress = {}, bool replace = false);
 
 }  // namespace moe

@@ -40,7 +40,9 @@ TEST_P(BindArch, SyntheticModelLoadsWithTheConfigsStructure) {
   EXPECT_EQ(model->layout().layers().end, c.num_layers);
   EXPECT_EQ(w.expert_form, ExpertForm::kPerExpert);
   EXPECT_GT(w.bytes, 0u);
-  EXPECT_EQ(w.bytes, model->checkpoint().total_bytes());  // every stored tensor is used
+  EXPECT_EQ(w.bytes, dynamic_cast<const SafetensorsSource&>(model->source())
+                         .checkpoint()
+                         .total_bytes());  // every stored tensor is used
 
   EXPECT_FALSE(w.embed.empty());
   EXPECT_EQ(w.embed.dim(0), c.vocab_size);
@@ -147,7 +149,7 @@ TEST(BindStructure, TiedEmbeddingsNeedNoLmHead) {
   write_synthetic_model(spec, dir.path());
   CpuBackend backend(1);
   const auto model = Model::load(dir.path(), backend);
-  EXPECT_FALSE(model->checkpoint().contains("lm_head.weight"));
+  EXPECT_FALSE(model->source().contains("lm_head.weight"));
   EXPECT_EQ(model->weights().lm_head.data, model->weights().embed.data);
 }
 
@@ -355,7 +357,7 @@ TEST_P(FusedExperts, SameLogitsBitForBit) {
   const auto b = Model::load(fused.path(), backend);
   EXPECT_EQ(a->weights().expert_form, ExpertForm::kPerExpert);
   EXPECT_EQ(b->weights().expert_form, ExpertForm::kFused);
-  EXPECT_FALSE(b->checkpoint().contains(
+  EXPECT_FALSE(b->source().contains(
       str_cat("model.layers.", c.num_layers - 1, ".mlp.experts.0.", c.arch->expert_gate, ".weight")));
   EXPECT_EQ(a->weights().bytes, b->weights().bytes);
 

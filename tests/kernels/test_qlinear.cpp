@@ -1,0 +1,339 @@
+// qlinear() and qswiglu() against a float64 reference that decodes every block from its bytes
+// with plain scalar code, for every format and group size, on every SIMD path this machine has
+// (AVX-512, AVX2, portable: lowered through qlinear_isa.h); plus bit-exact independence of the
+// result from the token count and the thread count.
+//
+// The blocks are written here straight from the layout of quant_format.h (random codes, scales
+// and zeros), so these tests do not depend on the quantizers.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/qlinear.h"
+#include "kernels/cpu/qlinear_isa.h"
+#include "kernels/quant/quant_format.h"
+#include "tests/kernels/reference.h"
+
+namespace moe {
+namespace {
+
+using cpu::QIsa;
+
+const char* type_name(QuantType t) {
+  switch (t) {
+    case QuantType::kQ8: return "q8";
+    case QuantType::kQ4: return "q4";
+    case QuantType::kQ3: return "q3";
+    case QuantType::kQ2: return "q2";
+  }
+  return "?";
+}
+std::string format_name(QuantFormat f) {
+  return type_name(f.type) + std::string("g") + std::to_string(f.group_size);
+}
+
+// The SIMD paths available here, best first; the kernels' ISA is restored on destruction.
+struct IsaList {
+  std::vector<QIsa> isas;
+  IsaList() {
+    for (const QIsa i : {QIsa::kAvx512, QIsa::kAvx2, QIsa::kPortable})
+      if (static_cast<int>(i) <= static_cast<int>(cpu::qisa_best())) isas.push_back(i);
+  }
+  ~IsaList() { cpu::qisa_set(cpu::qisa_best()); }
+};
+
+// ---- Writing blocks (the encoder side of quant_format.h) ------------------------------------------
+
+void put_u16(uint8_t* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+
+// Packs codes[0 .. g) (each < 2^bits) into the code bytes of one block.
+void pack_codes(const std::vector<uint32_t>& codes, QuantFormat f, uint8_t* out) {
+  const int g = f.group_size;
+  std::memset(out, 0, static_cast<size_t>(g * quant_bits(f.type) / 8));
+  for (int j = 0; j < g; ++j) {
+    const uint32_t c = codes[static_cast<size_t>(j)];
+    switch (f.type) {
+      case QuantType::kQ8: out[j] = static_cast<uint8_t>(c); break;
+      case QuantType::kQ4: out[j % (g / 2)] |= static_cast<uint8_t>(c << (4 * (j / (g / 2)))); break;
+      case QuantType::kQ3: out[g / 4 + j / 8] |= static_cast<uint8_t>(((c >> 2) & 1u) << (j % 8)); [[fallthrough]];
+      case QuantType::kQ2: out[j % (g / 4)] |= static_cast<uint8_t>((c & 3u) << (2 * (j / (g / 4)))); break;
+    }
+  }
+}
+
+// N rows of K random weights in format f: codes uniform over the full range, scales positive
+// f16 of magnitudes 2^-12 .. 2^0, zeros real numbers inside the code range (rounded to f16).
+std::vector<uint8_t> random_weights(std::mt19937& rng, QuantFormat f, int64_t N, int64_t K) {
+  const uint32_t max_code = (1u << quant_bits(f.type)) - 1;
+  std::uniform_int_distribution<uint32_t> code(0, max_code);
+  std::uniform_real_distribution<float> log_scale(-12.0f, 0.0f);
+  std::uniform_real_distribution<float> zero(0.0f, static_cast<float>(max_code));
+  const size_t bb = quant_block_bytes(f);
+  std::vector<uint8_t> w(static_cast<size_t>(N) * quant_row_bytes(f, K));
+  std::vector<uint32_t> codes(static_cast<size_t>(f.group_size));
+  for (size_t b = 0; b < w.size() / bb; ++b) {
+    uint8_t* blk = w.data() + b * bb;
+    put_u16(blk, f32_to_f16(std::exp2(log_scale(rng))));
+    put_u16(blk + 2, f32_to_f16(zero(rng)));
+    for (uint32_t& c : codes) c = code(rng);
+    pack_codes(codes, f, blk + 4);
+  }
+  return w;
+}
+
+// ---- Reference (the decoder side, scalar, float64) ------------------------------------------------
+
+// Code j of one block, read bit by bit from the layout description.
+uint32_t ref_code(const uint8_t* codes, QuantFormat f, int j) {
+  const int g = f.group_size;
+  switch (f.type) {
+    case QuantType::kQ8: return codes[j];
+    case QuantType::kQ4: return (codes[j % (g / 2)] >> (4 * (j / (g / 2)))) & 15u;
+    case QuantType::kQ2: return (codes[j % (g / 4)] >> (2 * (j / (g / 4)))) & 3u;
+    case QuantType::kQ3: {
+      const uint32_t lo = (codes[j % (g / 4)] >> (2 * (j / (g / 4)))) & 3u;
+      const uint32_t hi = (codes[g / 4 + j / 8] >> (j % 8)) & 1u;
+      return lo | hi << 2;
+    }
+  }
+  return 0;
+}
+
+// Row n of w dequantized in double.
+std::vector<double> ref_row(const uint8_t* w, QuantFormat f, int64_t K, int64_t n) {
+  std::vector<double> row(static_cast<size_t>(K));
+  const uint8_t* r = w + static_cast<size_t>(n) * quant_row_bytes(f, K);
+  for (int64_t b = 0; b < K / f.group_size; ++b) {
+    const uint8_t* blk = r + static_cast<size_t>(b) * quant_block_bytes(f);
+    uint16_t s, z;
+    std::memcpy(&s, blk, 2);
+    std::memcpy(&z, blk + 2, 2);
+    for (int j = 0; j < f.group_size; ++j)
+      row[static_cast<size_t>(b * f.group_size + j)] =
+          (static_cast<double>(ref_code(blk + 4, f, j)) - f16_to_f32(z)) * static_cast<double>(f16_to_f32(s));
+  }
+  return row;
+}
+
+// want[t, n] = sum_k x[t, k] deq[n, k] (+ bias), mag[t, n] = sum_k |x[t, k] deq[n, k]|.
+template <class X>
+void ref_qlinear(const X* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat f, int64_t N, WeightRef bias,
+                 std::vector<double>& want, std::vector<double>& mag) {
+  want.assign(static_cast<size_t>(T * N), 0.0);
+  mag.assign(static_cast<size_t>(T * N), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const std::vector<double> row = ref_row(w, f, K, n);
+    const double b = bias.data != nullptr ? load_as_f32(bias.data, bias.dtype, n) : 0.0;
+    for (int64_t t = 0; t < T; ++t) {
+      double s = b, m = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = static_cast<double>(x[t * K + k]) * row[static_cast<size_t>(k)];
+        s += p;
+        m += std::fabs(p);
+      }
+      want[static_cast<size_t>(t * N + n)] = s;
+      mag[static_cast<size_t>(t * N + n)] = m;
+    }
+  }
+}
+
+// Tolerance. The kernel accumulates in f32 (each product and sum rounds at 2^-24 relative) and
+// uses s * (sum c x - z * sum x) per block, whose terms are within a small factor (< ~4 for codes
+// spread over their range) of the |x * deq| terms; the accumulated rounding error is then a
+// small multiple of 2^-24 * sqrt(terms per lane) * sum_k |x_k deq_k|. 1e-5 * sum|x deq| (~170
+// ulp) leaves a wide margin for K up to 4096, yet a single wrong, missing or doubled term (about
+// sum|x deq| / K, >= 2.4e-4 of it here) fails; + 1e-6 absolute for rows that sum to ~0.
+double tolerance(double mag) {
+  return 1e-5 * mag + 1e-6;
+}
+
+void expect_qlinear_matches(const std::vector<float>& x, int64_t T, int64_t K, const std::vector<uint8_t>& w,
+                            QuantFormat f, int64_t N, WeightRef bias, const IsaList& isas) {
+  std::vector<double> want, mag;
+  ref_qlinear(x.data(), T, K, w.data(), f, N, bias, want, mag);
+  std::vector<float> y(static_cast<size_t>(T * N));
+  for (const QIsa isa : isas.isas) {
+    SCOPED_TRACE(std::string("isa=") + cpu::qisa_name(isa));
+    cpu::qisa_set(isa);
+    ref::poison(y);
+    cpu::qlinear(x.data(), T, K, w.data(), f, N, bias, y.data());
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], tolerance(mag[i])) << "element " << i;
+  }
+}
+
+constexpr QuantType kTypes[] = {QuantType::kQ8, QuantType::kQ4, QuantType::kQ3, QuantType::kQ2};
+
+using QLinearParam = std::tuple<QuantType, int>;  // type, group size
+class QLinearTest : public ::testing::TestWithParam<QLinearParam> {};
+
+TEST_P(QLinearTest, MatchesReference) {
+  const QuantFormat f{std::get<0>(GetParam()), std::get<1>(GetParam())};
+  const int64_t g = f.group_size;
+  std::mt19937 rng(static_cast<uint32_t>(100 * static_cast<int>(f.type) + g));
+  const IsaList isas;
+  for (const int64_t K : {g, 3 * g, 7 * g, int64_t{4096}}) {
+    for (const int64_t N : {int64_t{1}, int64_t{5}, int64_t{37}, int64_t{300}}) {
+      const auto w = random_weights(rng, f, N, K);
+      for (const int64_t T : {int64_t{1}, int64_t{2}, int64_t{17}}) {
+        SCOPED_TRACE("K=" + std::to_string(K) + " N=" + std::to_string(N) + " T=" + std::to_string(T));
+        const auto x = ref::normal(rng, static_cast<size_t>(T * K));
+        expect_qlinear_matches(x, T, K, w, f, N, WeightRef{}, isas);
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QLinearTest,
+                         ::testing::Combine(::testing::ValuesIn(kTypes), ::testing::Values(16, 32, 64, 128, 256)),
+                         [](const ::testing::TestParamInfo<QLinearParam>& p) {
+                           return format_name(QuantFormat{std::get<0>(p.param), std::get<1>(p.param)});
+                         });
+
+TEST(QLinear, ReportsSimdPaths) {
+  const IsaList isas;
+  std::string names;
+  for (const QIsa i : isas.isas) names += std::string(" ") + cpu::qisa_name(i);
+  std::printf("qlinear SIMD paths tested on this machine:%s\n", names.c_str());
+  EXPECT_EQ(cpu::qisa_current(), cpu::qisa_best());
+}
+
+TEST(QLinear, BiasOfEachDtype) {
+  std::mt19937 rng(7);
+  const IsaList isas;
+  const int64_t K = 192, N = 29;
+  for (const QuantFormat f : {QuantFormat{QuantType::kQ4, 64}, QuantFormat{QuantType::kQ3, 32}}) {
+    const auto w = random_weights(rng, f, N, K);
+    for (const DType bt : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (const int64_t T : {int64_t{1}, int64_t{3}}) {
+        SCOPED_TRACE(format_name(f) + " bias dtype " + std::to_string(static_cast<int>(bt)) +
+                     " T=" + std::to_string(T));
+        const auto x = ref::normal(rng, static_cast<size_t>(T * K));
+        const ref::Weights b(ref::normal(rng, static_cast<size_t>(N)), bt);
+        expect_qlinear_matches(x, T, K, w, f, N, b.ref(), isas);
+      }
+    }
+  }
+}
+
+// Each token row of a T = 17 batch equals the same row computed alone (T = 1 takes the packed
+// decode path, T > 1 the unpacked prefill path), bit for bit, on every SIMD path.
+TEST(QLinear, TokenRowDoesNotDependOnT) {
+  std::mt19937 rng(8);
+  const IsaList isas;
+  const int64_t K = 1024, N = 67, T = 17;
+  for (const QuantType t : kTypes) {
+    for (const int g : {16, 64, 256}) {
+      const QuantFormat f{t, g};
+      const auto w = random_weights(rng, f, N, K);
+      const auto x = ref::normal(rng, static_cast<size_t>(T * K));
+      for (const QIsa isa : isas.isas) {
+        SCOPED_TRACE(format_name(f) + " isa=" + cpu::qisa_name(isa));
+        cpu::qisa_set(isa);
+        std::vector<float> batch(static_cast<size_t>(T * N)), one(static_cast<size_t>(N)), two(2 * N);
+        cpu::qlinear(x.data(), T, K, w.data(), f, N, WeightRef{}, batch.data());
+        for (int64_t r = 0; r < T; ++r) {
+          cpu::qlinear(x.data() + r * K, 1, K, w.data(), f, N, WeightRef{}, one.data());
+          ASSERT_EQ(0, std::memcmp(one.data(), batch.data() + r * N, sizeof(float) * N)) << "token row " << r;
+        }
+        cpu::qlinear(x.data() + 5 * K, 2, K, w.data(), f, N, WeightRef{}, two.data());
+        ASSERT_EQ(0, std::memcmp(two.data(), batch.data() + 5 * N, sizeof(float) * 2 * N));
+      }
+    }
+  }
+}
+
+// Large enough for the parallel path; 1 and 2 threads give the same bits.
+TEST(QLinear, SameResultWithOneAndTwoThreads) {
+  std::mt19937 rng(9);
+  const IsaList isas;
+  const int64_t K = 2048, N = 301;
+  const int saved = omp_get_max_threads();
+  for (const QuantFormat f : {QuantFormat{QuantType::kQ8, 32}, QuantFormat{QuantType::kQ4, 128},
+                              QuantFormat{QuantType::kQ3, 64}, QuantFormat{QuantType::kQ2, 16}}) {
+    const auto w = random_weights(rng, f, N, K);
+    for (const int64_t T : {int64_t{1}, int64_t{3}}) {
+      const auto x = ref::normal(rng, static_cast<size_t>(T * K));
+      for (const QIsa isa : isas.isas) {
+        SCOPED_TRACE(format_name(f) + " T=" + std::to_string(T) + " isa=" + cpu::qisa_name(isa));
+        cpu::qisa_set(isa);
+        std::vector<float> y1(static_cast<size_t>(T * N)), y2(static_cast<size_t>(T * N));
+        omp_set_num_threads(1);
+        cpu::qlinear(x.data(), T, K, w.data(), f, N, WeightRef{}, y1.data());
+        omp_set_num_threads(2);
+        cpu::qlinear(x.data(), T, K, w.data(), f, N, WeightRef{}, y2.data());
+        EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), sizeof(float) * y1.size()));
+      }
+    }
+  }
+  omp_set_num_threads(saved);
+}
+
+// qswiglu against the float64 composition down(silu(gate x) * up x). The bound propagates the
+// projection tolerance through silu(g) * u (|silu'| <= 1.1) into the down projection:
+//   e_h = 1.1 |u| tol(gate) + |silu(g)| tol(up), |y - ref| <= tol(down) + sum_i |deq_down| e_h.
+// Also bit-exact against the same composition of the kernels themselves (qlinear, silu_mul).
+TEST(QSwiglu, MatchesReferenceComposition) {
+  std::mt19937 rng(10);
+  const IsaList isas;
+  const int64_t H = 256, I = 96;
+  const QuantFormat gf{QuantType::kQ4, 64}, uf{QuantType::kQ3, 32}, df{QuantType::kQ2, 16};
+  const auto gate = random_weights(rng, gf, I, H);
+  const auto up = random_weights(rng, uf, I, H);
+  const auto down = random_weights(rng, df, H, I);
+  for (const int64_t T : {int64_t{1}, int64_t{5}}) {
+    const auto x = ref::normal(rng, static_cast<size_t>(T * H));
+    std::vector<double> g, gm, u, um;
+    ref_qlinear(x.data(), T, H, gate.data(), gf, I, WeightRef{}, g, gm);
+    ref_qlinear(x.data(), T, H, up.data(), uf, I, WeightRef{}, u, um);
+    std::vector<double> h(g.size()), eh(g.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double silu = g[i] / (1.0 + std::exp(-g[i]));
+      h[i] = silu * u[i];
+      eh[i] = 1.1 * std::fabs(u[i]) * tolerance(gm[i]) + std::fabs(silu) * tolerance(um[i]);
+    }
+    std::vector<double> want, mag, err_in;
+    ref_qlinear(h.data(), T, I, down.data(), df, H, WeightRef{}, want, mag);
+    {
+      std::vector<double> abs_w(static_cast<size_t>(H * I));
+      for (int64_t n = 0; n < H; ++n) {
+        const auto row = ref_row(down.data(), df, I, n);
+        for (int64_t i = 0; i < I; ++i) abs_w[static_cast<size_t>(n * I + i)] = std::fabs(row[static_cast<size_t>(i)]);
+      }
+      err_in.assign(static_cast<size_t>(T * H), 0.0);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = 0; n < H; ++n)
+          for (int64_t i = 0; i < I; ++i)
+            err_in[static_cast<size_t>(t * H + n)] +=
+                abs_w[static_cast<size_t>(n * I + i)] * eh[static_cast<size_t>(t * I + i)];
+    }
+    for (const QIsa isa : isas.isas) {
+      SCOPED_TRACE("T=" + std::to_string(T) + " isa=" + cpu::qisa_name(isa));
+      cpu::qisa_set(isa);
+      std::vector<float> scratch(static_cast<size_t>(2 * T * I)), y(static_cast<size_t>(T * H));
+      ref::poison(scratch);
+      ref::poison(y);
+      cpu::qswiglu(x.data(), T, H, gate.data(), gf, up.data(), uf, down.data(), df, I, scratch.data(), y.data());
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], want[i], tolerance(mag[i]) + err_in[i]) << "element " << i;
+
+      std::vector<float> gk(static_cast<size_t>(T * I)), uk(gk.size()), yk(y.size());
+      cpu::qlinear(x.data(), T, H, gate.data(), gf, I, WeightRef{}, gk.data());
+      cpu::qlinear(x.data(), T, H, up.data(), uf, I, WeightRef{}, uk.data());
+      cpu::silu_mul(gk.data(), uk.data(), T * I, gk.data());
+      cpu::qlinear(gk.data(), T, I, down.data(), df, H, WeightRef{}, yk.data());
+      EXPECT_EQ(0, std::memcmp(y.data(), yk.data(), sizeof(float) * y.size()));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace moe
