@@ -105,7 +105,8 @@ class ProgressBar {
     // make it look slow; unknown until some time has passed.
     if (!first_) first_ = std::make_pair(now, p.bytes_done);
     const double since = std::chrono::duration<double>(now - first_->first).count();
-    const double rate = since > 0.2 ? static_cast<double>(p.bytes_done - first_->second) / since : NAN;
+    const double rate =
+        since > 0.2 || (frac >= 1.0 && since > 0) ? static_cast<double>(p.bytes_done - first_->second) / since : NAN;
     const double eta = rate > 0 ? static_cast<double>(p.bytes_total - p.bytes_done) / rate : NAN;
     const int pct = static_cast<int>(std::floor(frac * 100.0));
     if (tty_) {
