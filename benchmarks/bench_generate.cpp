@@ -243,7 +243,8 @@ int run(const Options& o) {
   std::printf("machine   %s, %s, %d logical cores, %.1f GiB RAM; %d threads; load average %s at start, %s at end\n",
               machine.hostname.c_str(), machine.cpu_model.c_str(), machine.logical_cores, machine.ram_gib, threads,
               machine.load_average.c_str(), load_at_end.c_str());
-  std::printf("model     %s, %s weights%s\n", c.summary().c_str(), std::string(dtype_name(wdtype)).c_str(),
+  std::printf("model     %s, %s weights%s\n", c.summary().c_str(),
+              o.quant.empty() ? std::string(dtype_name(wdtype)).c_str() : "quantized",
               o.quant.empty()
                   ? ""
                   : str_cat(", quantized ", recipe_spec, " (", o.quantizer, "): ", model->weights().bytes / 1e6, " MB")
@@ -311,7 +312,7 @@ int run(const Options& o) {
         {"top_k", c.experts_per_token},
         {"expert_width", c.expert_intermediate},
         {"vocab", c.vocab_size},
-        {"dtype", std::string(dtype_name(wdtype))},
+        {"dtype", o.quant.empty() ? std::string(dtype_name(wdtype)) : std::string("quantized")},
         {"quantization", o.quant.empty() ? std::string("none") : recipe_spec},
         {"quantizer", o.quant.empty() ? std::string("none") : o.quantizer},
         {"weights_bytes", model->weights().bytes},
