@@ -14,11 +14,21 @@
 // Run-time dispatch: the row kernels (qdot.h) are compiled three times, for AVX-512
 // (x86-64-v4), AVX2/FMA/F16C (x86-64-v3) and the baseline target, and the best one the CPU
 // supports is picked by __builtin_cpu_supports (qlinear_isa.h; tests may lower it).
+//
+// Integer path (q8 and q4 on AVX2 / AVX-512; qdot_int.h): each token row of x is quantized per
+// group of the weight format to int8, xq = round(x / sx) with sx = max|x_group| / 127, and per
+// block y += s * sx * (sum_j code_j xq_j) - s * z * sx * sum_j xq_j, the code dot in exact
+// integer arithmetic (AVX-512 VNNI dpbusd where the CPU has it, else AVX2 maddubs/madd). It
+// serves every T through the same row kernel (the packed rows of a tile stay in cache across
+// the T token rows), so a token row's result still depends neither on T nor on the thread
+// count. MOE_QLINEAR_FLOAT=1 forces the f32 path (qlinear_isa.h).
 #include "kernels/cpu/qlinear.h"
 
 #include <atomic>
 #include <cassert>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -59,7 +69,35 @@ struct QKernels {
   DotUnpackedFn dot_unpacked[5];
 };
 
+using DotIntFn = void (*)(const uint8_t* row0, size_t stride, int64_t nb, const int8_t* xq, const float* sx,
+                          const float* xs, float* out);
+
+// One ISA's integer row kernels, indexed [0: q8, 1: q4][log2(group_size / 16)] (qdot_int.h).
+struct QIntKernels {
+  int rows;              // rows per dot_n call
+  DotIntFn dot1[2][5];   // one row
+  DotIntFn dot_n[2][5];  // `rows` rows at once
+};
+
 #if MOE_QX86
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4,avx512vnni")
+namespace int512 {
+#define MOE_QDOT_INT_ISA 512
+#include "kernels/cpu/qdot_int.h"
+#undef MOE_QDOT_INT_ISA
+}  // namespace int512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+namespace int256 {
+#define MOE_QDOT_INT_ISA 256
+#include "kernels/cpu/qdot_int.h"
+#undef MOE_QDOT_INT_ISA
+}  // namespace int256
+#pragma GCC pop_options
+
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
 namespace isa512 {
@@ -97,8 +135,37 @@ QIsa detect_best() {
   return QIsa::kPortable;
 }
 
+bool detect_vnni() {
+#if MOE_QX86
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("x86-64-v4") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+bool float_from_env() {
+  const char* v = std::getenv("MOE_QLINEAR_FLOAT");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
 const QIsa g_best = detect_best();
 std::atomic<QIsa> g_current{g_best};
+const bool g_vnni = detect_vnni();
+std::atomic<bool> g_force_float{float_from_env()};
+
+// The integer kernels for format type t on the current ISA, or null for the f32 path.
+const QIntKernels* int_kernels_for(QIsa isa, QuantType t) {
+  if (g_force_float.load(std::memory_order_relaxed)) return nullptr;
+  if (t != QuantType::kQ8 && t != QuantType::kQ4) return nullptr;
+#if MOE_QX86
+  if (isa == QIsa::kAvx512 && g_vnni) return &int512::kQIntKernels;
+  if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) return &int256::kQIntKernels;
+#else
+  (void)isa;
+#endif
+  return nullptr;
+}
 
 const QKernels& kernels_for(QIsa isa) {
   switch (isa) {
@@ -208,6 +275,103 @@ int64_t tile_rows(const QOperand& op, int64_t T) {
   return T == 1 ? op.rows : 1;
 }
 
+// T token rows of x (K columns) quantized per group of g: xq (T * K int8), sx and xs (T * K / g
+// f32 each; xs = sx * sum of the group's xq). Plain scalar code, the same on every ISA.
+struct XQuant {
+  std::vector<int8_t> xq;
+  std::vector<float> sx, xs;
+};
+XQuant quantize_x(const float* x, int64_t T, int64_t K, int32_t g) {
+  const int64_t nb = K / g;
+  XQuant q;
+  q.xq.resize(static_cast<size_t>(T * K));
+  q.sx.resize(static_cast<size_t>(T * nb));
+  q.xs.resize(static_cast<size_t>(T * nb));
+#if MOE_QX86
+  int256::quantize_groups(x, T * nb, g, q.xq.data(), q.sx.data(), q.xs.data());
+#else
+  for (int64_t i = 0; i < T * nb; ++i) {  // unreachable: the integer path is x86-only
+    const float* p = x + i * g;
+    int8_t* o = q.xq.data() + i * g;
+    float amax = 0.0f;
+    for (int32_t j = 0; j < g; ++j) amax = std::fmax(amax, std::fabs(p[j]));
+    const float sx = amax / 127.0f;
+    int32_t sum = 0;
+    for (int32_t j = 0; j < g; ++j) {
+      float r = sx > 0.0f ? std::nearbyint(p[j] / sx) : 0.0f;
+      r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+      o[j] = static_cast<int8_t>(r);
+      sum += o[j];
+    }
+    q.sx[static_cast<size_t>(i)] = sx;
+    q.xs[static_cast<size_t>(i)] = sx * static_cast<float>(sum);
+  }
+#endif
+  return q;
+}
+
+// One weight operand bound to its path: the integer kernels (q8, q4 where the ISA has them) with
+// x quantized for its group size, or the f32 kernels with x's group sums.
+struct Projection {
+  QOperand op;
+  const QIntKernels* ik;
+  DotIntFn dot1 = nullptr, dot_n = nullptr;
+  const XQuant* xq = nullptr;  // integer path
+  const float* xs = nullptr;   // f32 path: group sums
+  int64_t tile(int64_t T) const { return ik != nullptr ? ik->rows : tile_rows(op, T); }
+
+  Projection(const uint8_t* w, QuantFormat f, int64_t K, QIsa isa)
+      : op(w, f, K, kernels_for(isa)), ik(int_kernels_for(isa, f.type)) {
+    if (ik != nullptr) {
+      const int ti = f.type == QuantType::kQ8 ? 0 : 1;
+      dot1 = ik->dot1[ti][group_index(f.group_size)];
+      dot_n = ik->dot_n[ti][group_index(f.group_size)];
+    }
+  }
+
+  // Rows [n0, n0 + count) for the T token rows into y[t * ldy + n] (+ bias).
+  void rows(int64_t n0, int64_t count, const float* x, int64_t T, WeightRef bias, RowBuffer& buf, float* y,
+            int64_t ldy) const {
+    if (ik == nullptr) {
+      project_rows(op, n0, count, x, xs, T, bias, buf, y, ldy);
+      return;
+    }
+    const auto bias_at = [&](int64_t n) { return bias.data != nullptr ? load_as_f32(bias.data, bias.dtype, n) : 0.0f; };
+    float out[8];
+    const int R = ik->rows;
+    for (int64_t n = n0; n < n0 + count;) {
+      const int r = R <= 8 && n + R <= n0 + count ? R : 1;
+      const uint8_t* row = op.w + static_cast<size_t>(n) * op.row_bytes;
+      for (int64_t t = 0; t < T; ++t) {
+        const int8_t* q = xq->xq.data() + t * op.K;
+        const float* sx = xq->sx.data() + t * op.nb;
+        const float* xst = xq->xs.data() + t * op.nb;
+        (r == 1 ? dot1 : dot_n)(row, op.row_bytes, op.nb, q, sx, xst, out);
+        for (int i = 0; i < r; ++i) y[t * ldy + n + i] = out[i] + bias_at(n + i);
+      }
+      n += r;
+    }
+  }
+};
+
+// Prepares x for p: quantized (integer path) into q, or group sums (f32 path) into s; `other`
+// may share its prepared x when it has the same path and group size.
+void prepare_x(Projection& p, const float* x, int64_t T, XQuant& q, std::vector<float>& s,
+               const Projection* other = nullptr) {
+  if (other != nullptr && (p.ik != nullptr) == (other->ik != nullptr) && p.op.g == other->op.g) {
+    p.xq = other->xq;
+    p.xs = other->xs;
+    return;
+  }
+  if (p.ik != nullptr) {
+    q = quantize_x(x, T, p.op.K, p.op.g);
+    p.xq = &q;
+  } else {
+    s = group_sums(x, T, p.op.K, p.op.g);
+    p.xs = s.data();
+  }
+}
+
 }  // namespace
 
 const char* qisa_name(QIsa isa) {
@@ -231,44 +395,61 @@ QIsa qisa_set(QIsa isa) {
   return use;
 }
 
+bool qlinear_float_from_env() {
+  return float_from_env();
+}
+bool qlinear_float_forced() {
+  return g_force_float.load(std::memory_order_relaxed);
+}
+bool qlinear_set_float(bool force) {
+  return g_force_float.exchange(force, std::memory_order_relaxed);
+}
+bool qisa_has_vnni() {
+  return g_vnni;
+}
+
 void qlinear(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat f, int64_t N, WeightRef bias,
              float* y) {
   assert(bias.data == nullptr || dtype_is_compute(bias.dtype));
-  const QOperand op(w, f, K, kernels_for(qisa_current()));
-  const std::vector<float> xs = group_sums(x, T, K, op.g);
+  Projection p(w, f, K, qisa_current());
+  XQuant q;
+  std::vector<float> xs;
+  prepare_x(p, x, T, q, xs);
 #pragma omp parallel if (T * N * K >= kMinParallelWork)
   {
     RowBuffer buf;
-    if (T > 1) buf.reserve(K, op.nb);
-    const int64_t tile = tile_rows(op, T);
+    if (T > 1 && p.ik == nullptr) buf.reserve(K, p.op.nb);
+    const int64_t tile = p.tile(T);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < (N + tile - 1) / tile; ++i) {
       const int64_t n0 = i * tile;
-      project_rows(op, n0, n0 + tile <= N ? tile : N - n0, x, xs.data(), T, bias, buf, y, N);
+      p.rows(n0, n0 + tile <= N ? tile : N - n0, x, T, bias, buf, y, N);
     }
   }
 }
 
 void qswiglu(const float* x, int64_t T, int64_t H, const uint8_t* gate, QuantFormat gate_f, const uint8_t* up,
              QuantFormat up_f, const uint8_t* down, QuantFormat down_f, int64_t I, float* scratch, float* y) {
-  const QKernels& kk = kernels_for(qisa_current());
-  const QOperand g_op(gate, gate_f, H, kk);
-  const QOperand u_op(up, up_f, H, kk);
-  const std::vector<float> xs_g = group_sums(x, T, H, g_op.g);
-  const std::vector<float> xs_u = u_op.g == g_op.g ? std::vector<float>{} : group_sums(x, T, H, u_op.g);
-  const float* xs_up = u_op.g == g_op.g ? xs_g.data() : xs_u.data();
+  const QIsa isa = qisa_current();
+  Projection g_p(gate, gate_f, H, isa);
+  Projection u_p(up, up_f, H, isa);
+  XQuant qg, qu;
+  std::vector<float> sg, su;
+  prepare_x(g_p, x, T, qg, sg);
+  prepare_x(u_p, x, T, qu, su, &g_p);
   float* g = scratch;          // (T, I) gate projections, then silu(gate) * up
   float* u = scratch + T * I;  // (T, I) up projections
 #pragma omp parallel if (2 * T * I * H >= kMinParallelWork)
   {
     RowBuffer buf;
-    if (T > 1) buf.reserve(H, g_op.nb > u_op.nb ? g_op.nb : u_op.nb);
-    const int64_t tile = tile_rows(g_op, T);  // the same for up: same ISA
+    if (T > 1) buf.reserve(H, g_p.op.nb > u_p.op.nb ? g_p.op.nb : u_p.op.nb);
+    const int64_t tg = g_p.tile(T), tu = u_p.tile(T);
+    const int64_t tile = tg > tu ? tg : tu;  // any grouping of rows gives the same results
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < (I + tile - 1) / tile; ++i) {
       const int64_t n0 = i * tile, count = n0 + tile <= I ? tile : I - n0;
-      project_rows(g_op, n0, count, x, xs_g.data(), T, WeightRef{}, buf, g, I);
-      project_rows(u_op, n0, count, x, xs_up, T, WeightRef{}, buf, u, I);
+      g_p.rows(n0, count, x, T, WeightRef{}, buf, g, I);
+      u_p.rows(n0, count, x, T, WeightRef{}, buf, u, I);
     }
   }
   silu_mul(g, u, T * I, g);

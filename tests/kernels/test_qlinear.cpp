@@ -3,12 +3,18 @@
 // (AVX-512, AVX2, portable: lowered through qlinear_isa.h); plus bit-exact independence of the
 // result from the token count and the thread count.
 //
+// q8 and q4 take the integer path on AVX2 / AVX-512 (x quantized per group to int8; qlinear_isa.h),
+// checked against the same reference with a bound derived from the rounding of x (int_bound);
+// the f32 path (portable, q3, q2, or forced by MOE_QLINEAR_FLOAT=1 / qlinear_set_float) keeps
+// the f32 tolerance alone.
+//
 // The blocks are written here straight from the layout of quant_format.h (random codes, scales
 // and zeros), so these tests do not depend on the quantizers.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -156,17 +162,55 @@ double tolerance(double mag) {
   return 1e-5 * mag + 1e-6;
 }
 
+// Whether qlinear takes the integer path for format f on isa (qlinear_isa.h).
+bool uses_int(QuantFormat f, QIsa isa) {
+  return !cpu::qlinear_float_forced() && isa != QIsa::kPortable &&
+         (f.type == QuantType::kQ8 || f.type == QuantType::kQ4);
+}
+
+// The integer path's extra error. It quantizes each group of g values of a token row to
+// xq = round(x / sx), sx = max|x_group| / 127 (f32, as the kernel computes it), so
+// |x_k - sx xq_k| <= sx / 2 and the exact product with int8 x differs from the reference by at most
+// err[t, n] = sum_k |deq[n, k]| * sx_g(k) / 2 (times 1 + 1e-5 for the rounding of x / sx itself;
+// the f32 rounding of the accumulation stays within tolerance()).
+template <class X>
+std::vector<double> int_bound(const X* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat f, int64_t N) {
+  const int64_t g = f.group_size;
+  std::vector<double> half_sx(static_cast<size_t>(T * K));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < K / g; ++b) {
+      float amax = 0.0f;
+      for (int64_t j = 0; j < g; ++j) amax = std::fmax(amax, std::fabs(static_cast<float>(x[t * K + b * g + j])));
+      const double h = 0.5 * static_cast<double>(amax / 127.0f) * (1.0 + 1e-5);
+      for (int64_t j = 0; j < g; ++j) half_sx[static_cast<size_t>(t * K + b * g + j)] = h;
+    }
+  std::vector<double> err(static_cast<size_t>(T * N), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const std::vector<double> row = ref_row(w, f, K, n);
+    for (int64_t t = 0; t < T; ++t) {
+      double e = 0.0;
+      for (int64_t k = 0; k < K; ++k)
+        e += std::fabs(row[static_cast<size_t>(k)]) * half_sx[static_cast<size_t>(t * K + k)];
+      err[static_cast<size_t>(t * N + n)] = e;
+    }
+  }
+  return err;
+}
+
 void expect_qlinear_matches(const std::vector<float>& x, int64_t T, int64_t K, const std::vector<uint8_t>& w,
                             QuantFormat f, int64_t N, WeightRef bias, const IsaList& isas) {
   std::vector<double> want, mag;
   ref_qlinear(x.data(), T, K, w.data(), f, N, bias, want, mag);
+  const std::vector<double> err = int_bound(x.data(), T, K, w.data(), f, N);
   std::vector<float> y(static_cast<size_t>(T * N));
   for (const QIsa isa : isas.isas) {
-    SCOPED_TRACE(std::string("isa=") + cpu::qisa_name(isa));
+    const bool int_path = uses_int(f, isa);
+    SCOPED_TRACE(std::string("isa=") + cpu::qisa_name(isa) + (int_path ? " (int8)" : " (f32)"));
     cpu::qisa_set(isa);
     ref::poison(y);
     cpu::qlinear(x.data(), T, K, w.data(), f, N, bias, y.data());
-    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], tolerance(mag[i])) << "element " << i;
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[i], tolerance(mag[i]) + (int_path ? err[i] : 0.0)) << "element " << i;
   }
 }
 
@@ -202,8 +246,61 @@ TEST(QLinear, ReportsSimdPaths) {
   const IsaList isas;
   std::string names;
   for (const QIsa i : isas.isas) names += std::string(" ") + cpu::qisa_name(i);
-  std::printf("qlinear SIMD paths tested on this machine:%s\n", names.c_str());
+  std::printf("qlinear SIMD paths tested on this machine:%s; avx512 integer path: %s; f32 forced: %s\n", names.c_str(),
+              cpu::qisa_has_vnni() ? "vnni" : "avx2", cpu::qlinear_float_forced() ? "yes" : "no");
   EXPECT_EQ(cpu::qisa_current(), cpu::qisa_best());
+}
+
+// Forces the f32 path for a scope, restoring the previous setting.
+struct ForceFloat {
+  bool saved;
+  ForceFloat() : saved(cpu::qlinear_set_float(true)) {}
+  ~ForceFloat() { cpu::qlinear_set_float(saved); }
+};
+
+// MOE_QLINEAR_FLOAT=1 (and only "1") asks for the f32 path.
+TEST(QLinear, FloatEnvironmentVariable) {
+  const char* old = std::getenv("MOE_QLINEAR_FLOAT");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("MOE_QLINEAR_FLOAT", "1", 1);
+  EXPECT_TRUE(cpu::qlinear_float_from_env());
+  setenv("MOE_QLINEAR_FLOAT", "0", 1);
+  EXPECT_FALSE(cpu::qlinear_float_from_env());
+  unsetenv("MOE_QLINEAR_FLOAT");
+  EXPECT_FALSE(cpu::qlinear_float_from_env());
+  if (old != nullptr) setenv("MOE_QLINEAR_FLOAT", saved.c_str(), 1);
+}
+
+// With the f32 path forced, q8 and q4 meet the f32 tolerance alone on every ISA; released, AVX2
+// and AVX-512 take the integer path again (other bits), the portable ISA stays on f32.
+TEST(QLinear, FloatFallbackForQ8AndQ4) {
+  std::mt19937 rng(11);
+  const IsaList isas;
+  const int64_t K = 512, N = 41;
+  for (const QuantFormat f : {QuantFormat{QuantType::kQ8, 64}, QuantFormat{QuantType::kQ4, 32}}) {
+    const auto w = random_weights(rng, f, N, K);
+    for (const int64_t T : {int64_t{1}, int64_t{4}}) {
+      SCOPED_TRACE(format_name(f) + " T=" + std::to_string(T));
+      const auto x = ref::normal(rng, static_cast<size_t>(T * K));
+      std::vector<float> yf(static_cast<size_t>(T * N)), yi(yf.size());
+      for (const QIsa isa : isas.isas) {
+        SCOPED_TRACE(std::string("isa=") + cpu::qisa_name(isa));
+        cpu::qisa_set(isa);
+        {
+          const ForceFloat force;
+          EXPECT_FALSE(uses_int(f, isa));
+          expect_qlinear_matches(x, T, K, w, f, N, WeightRef{}, isas);
+          cpu::qisa_set(isa);
+          cpu::qlinear(x.data(), T, K, w.data(), f, N, WeightRef{}, yf.data());
+        }
+        cpu::qlinear(x.data(), T, K, w.data(), f, N, WeightRef{}, yi.data());
+        const bool same = std::memcmp(yf.data(), yi.data(), sizeof(float) * yf.size()) == 0;
+        if (!cpu::qlinear_float_forced()) {
+          EXPECT_EQ(same, isa == QIsa::kPortable);
+        }
+      }
+    }
+  }
 }
 
 TEST(QLinear, BiasOfEachDtype) {
@@ -294,15 +391,24 @@ TEST(QSwiglu, MatchesReferenceComposition) {
     std::vector<double> g, gm, u, um;
     ref_qlinear(x.data(), T, H, gate.data(), gf, I, WeightRef{}, g, gm);
     ref_qlinear(x.data(), T, H, up.data(), uf, I, WeightRef{}, u, um);
-    std::vector<double> h(g.size()), eh(g.size());
+    const std::vector<double> g_int = int_bound(x.data(), T, H, gate.data(), gf, I);
+    const std::vector<double> u_int = int_bound(x.data(), T, H, up.data(), uf, I);
+    std::vector<double> h(g.size());
     for (size_t i = 0; i < g.size(); ++i) {
       const double silu = g[i] / (1.0 + std::exp(-g[i]));
       h[i] = silu * u[i];
-      eh[i] = 1.1 * std::fabs(u[i]) * tolerance(gm[i]) + std::fabs(silu) * tolerance(um[i]);
     }
-    std::vector<double> want, mag, err_in;
+    std::vector<double> want, mag;
     ref_qlinear(h.data(), T, I, down.data(), df, H, WeightRef{}, want, mag);
-    {
+    // err_in[t, h] for the gate / up paths of one ISA.
+    const auto input_error = [&](QIsa isa) {
+      std::vector<double> eh(g.size()), err_in;
+      for (size_t i = 0; i < g.size(); ++i) {
+        const double silu = g[i] / (1.0 + std::exp(-g[i]));
+        const double eg = tolerance(gm[i]) + (uses_int(gf, isa) ? g_int[i] : 0.0);
+        const double eu = tolerance(um[i]) + (uses_int(uf, isa) ? u_int[i] : 0.0);
+        eh[i] = 1.1 * std::fabs(u[i]) * eg + (std::fabs(silu) + 1.1 * eg) * eu;
+      }
       std::vector<double> abs_w(static_cast<size_t>(H * I));
       for (int64_t n = 0; n < H; ++n) {
         const auto row = ref_row(down.data(), df, I, n);
@@ -314,8 +420,10 @@ TEST(QSwiglu, MatchesReferenceComposition) {
           for (int64_t i = 0; i < I; ++i)
             err_in[static_cast<size_t>(t * H + n)] +=
                 abs_w[static_cast<size_t>(n * I + i)] * eh[static_cast<size_t>(t * I + i)];
-    }
+      return err_in;
+    };
     for (const QIsa isa : isas.isas) {
+      const std::vector<double> err_in = input_error(isa);
       SCOPED_TRACE("T=" + std::to_string(T) + " isa=" + cpu::qisa_name(isa));
       cpu::qisa_set(isa);
       std::vector<float> scratch(static_cast<size_t>(2 * T * I)), y(static_cast<size_t>(T * H));
