@@ -219,10 +219,11 @@ struct QOperand {
   }
 };
 
-// xs[t * (K / g) + b] = sum of x[t, b*g .. b*g + g - 1], summed left to right in f32.
-std::vector<float> group_sums(const float* x, int64_t T, int64_t K, int32_t g) {
+// xs[t * (K / g) + b] = sum of x[t, b*g .. b*g + g - 1], summed left to right in f32. Fills xs
+// in place (resized; its capacity is reused from call to call).
+void group_sums(const float* x, int64_t T, int64_t K, int32_t g, std::vector<float>& xs) {
   const int64_t nb = K / g;
-  std::vector<float> xs(static_cast<size_t>(T * nb));
+  xs.resize(static_cast<size_t>(T * nb));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < nb; ++b) {
       const float* p = x + t * K + b * g;
@@ -230,7 +231,6 @@ std::vector<float> group_sums(const float* x, int64_t T, int64_t K, int32_t g) {
       for (int32_t j = 0; j < g; ++j) s += p[j];
       xs[static_cast<size_t>(t * nb + b)] = s;
     }
-  return xs;
 }
 
 // Per-thread unpacked row for prefill: codes (K floats), scales, zeros (nb floats each).
@@ -281,9 +281,9 @@ struct XQuant {
   std::vector<int8_t> xq;
   std::vector<float> sx, xs;
 };
-XQuant quantize_x(const float* x, int64_t T, int64_t K, int32_t g) {
+// Fills q in place (resized; capacity reused from call to call, so decode does not allocate).
+void quantize_x(const float* x, int64_t T, int64_t K, int32_t g, XQuant& q) {
   const int64_t nb = K / g;
-  XQuant q;
   q.xq.resize(static_cast<size_t>(T * K));
   q.sx.resize(static_cast<size_t>(T * nb));
   q.xs.resize(static_cast<size_t>(T * nb));
@@ -307,7 +307,6 @@ XQuant quantize_x(const float* x, int64_t T, int64_t K, int32_t g) {
     q.xs[static_cast<size_t>(i)] = sx * static_cast<float>(sum);
   }
 #endif
-  return q;
 }
 
 // One weight operand bound to its path: the integer kernels (q8, q4 where the ISA has them) with
@@ -364,10 +363,10 @@ void prepare_x(Projection& p, const float* x, int64_t T, XQuant& q, std::vector<
     return;
   }
   if (p.ik != nullptr) {
-    q = quantize_x(x, T, p.op.K, p.op.g);
+    quantize_x(x, T, p.op.K, p.op.g, q);
     p.xq = &q;
   } else {
-    s = group_sums(x, T, p.op.K, p.op.g);
+    group_sums(x, T, p.op.K, p.op.g, s);
     p.xs = s.data();
   }
 }
@@ -412,8 +411,9 @@ void qlinear(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat
              float* y) {
   assert(bias.data == nullptr || dtype_is_compute(bias.dtype));
   Projection p(w, f, K, qisa_current());
-  XQuant q;
-  std::vector<float> xs;
+  // Prepared x, reused across calls by the calling thread: no allocation per decode step.
+  thread_local XQuant q;
+  thread_local std::vector<float> xs;
   prepare_x(p, x, T, q, xs);
 #pragma omp parallel if (T * N * K >= kMinParallelWork)
   {
@@ -433,8 +433,9 @@ void qswiglu(const float* x, int64_t T, int64_t H, const uint8_t* gate, QuantFor
   const QIsa isa = qisa_current();
   Projection g_p(gate, gate_f, H, isa);
   Projection u_p(up, up_f, H, isa);
-  XQuant qg, qu;
-  std::vector<float> sg, su;
+  // Prepared x, reused across calls by the calling thread (qlinear below has its own).
+  thread_local XQuant qg, qu;
+  thread_local std::vector<float> sg, su;
   prepare_x(g_p, x, T, qg, sg);
   prepare_x(u_p, x, T, qu, su, &g_p);
   float* g = scratch;          // (T, I) gate projections, then silu(gate) * up

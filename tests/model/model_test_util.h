@@ -19,6 +19,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/io/safetensors.h"
+#include "runtime/model/synthetic_model.h"
 
 namespace moe::test {
 
@@ -178,5 +179,23 @@ inline bool erase_tensor(std::vector<StoredTensor>& tensors, const std::string& 
     }
   return false;
 }
+
+// A test suite sharing one synthetic tiny Mixtral (tiny_model_spec("mixtral")), written once
+// per suite into a temporary directory.
+class TinyMixtralSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    write_synthetic_model(tiny_model_spec("mixtral"), dir_->path());
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static const std::filesystem::path& model_dir() { return dir_->path(); }
+
+ private:
+  static inline TempDir* dir_ = nullptr;
+};
 
 }  // namespace moe::test

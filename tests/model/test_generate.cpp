@@ -14,18 +14,10 @@
 namespace moe {
 namespace {
 
-class Generate : public ::testing::Test {
+class Generate : public test::TinyMixtralSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    write_synthetic_model(tiny_model_spec("mixtral"), dir_->path());
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    model_ = Model::load(dir_->path(), backend_);
+    model_ = Model::load(model_dir(), backend_);
     transformer_ = std::make_unique<Transformer>(config(), model_->weights(), model_->layout(), backend_, 16);
     cache_ = std::make_unique<KvCache>(backend_, config(), model_->layout(), kCapacity);
   }
@@ -35,15 +27,12 @@ class Generate : public ::testing::Test {
   }
 
   static constexpr int64_t kCapacity = 32;
-  static test::TempDir* dir_;
   CpuBackend backend_{1};
   std::unique_ptr<Model> model_;
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> cache_;
   const std::vector<int32_t> prompt_ = {1, 200, 37, 411, 5, 90};
 };
-
-test::TempDir* Generate::dir_ = nullptr;
 
 TEST_F(Generate, StopsAtMaxNewTokens) {
   GenerationOptions opt;

@@ -13,18 +13,10 @@
 namespace moe {
 namespace {
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public test::TinyMixtralSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    write_synthetic_model(tiny_model_spec("mixtral"), dir_->path());
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
   void SetUp() override {
-    model_ = Model::load(dir_->path(), backend_);
+    model_ = Model::load(model_dir(), backend_);
     const ModelConfig& c = model_->config();
     transformer_ = std::make_unique<Transformer>(c, model_->weights(), model_->layout(), backend_, 8);
     cache_ = std::make_unique<KvCache>(backend_, c, model_->layout(), kCapacity);
@@ -51,15 +43,12 @@ class SessionTest : public ::testing::Test {
   }
 
   static constexpr int64_t kCapacity = 64;
-  static test::TempDir* dir_;
   CpuBackend backend_{1};
   std::unique_ptr<Model> model_;
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<KvCache> cache_, fresh_cache_;
   std::unique_ptr<Session> session_;
 };
-
-test::TempDir* SessionTest::dir_ = nullptr;
 
 TEST_F(SessionTest, ContinuationReusesPromptAndReply) {
   const std::vector<int32_t> turn1 = {1, 200, 37, 411, 5};
