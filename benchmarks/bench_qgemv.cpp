@@ -26,6 +26,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/qlinear.h"
 #include "kernels/cpu/qlinear_isa.h"
+#include "kernels/cpu/qtile.h"
 #include "kernels/quant/quant_format.h"
 
 namespace {
@@ -80,9 +81,10 @@ std::vector<uint8_t> make_weights(std::mt19937& rng, moe::QuantFormat f, int64_t
 }
 
 struct Case {
-  std::string name;  // "q4g64" or "bf16"
+  std::string name;  // "q4g64", "q4g64/t16" (kTile16 layout) or "bf16"
   moe::QuantFormat f;
   bool bf16 = false;
+  moe::QuantLayout layout = moe::QuantLayout::kRows;
 };
 
 std::string case_name(moe::QuantFormat f) {
@@ -105,6 +107,14 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "timed calls per case (median reported)")->check(CLI::PositiveNumber);
   app.add_option("--out", out, "JSON record to write");
   app.add_option("--working-set", cache_bytes, "bytes of weight copies cycled per case (>> last-level cache)");
+  std::vector<std::string> shape_args;
+  app.add_option("--shape", shape_args,
+                 "NxK weight shapes to run (repeatable; default 14336x4096 and 4096x14336, Mixtral-8x7B's expert "
+                 "projections; 3584x1024 and 1024x3584 are the benchmark model's)");
+  std::vector<std::string> format_args;
+  app.add_option("--format", format_args,
+                 "formats to run (repeatable; default q8g64 q8g64/t16 q4g64 q4g64/t16 q4g128 q4g128/t16 q3g64 q2g16 "
+                 "bf16; /t16 = the CPU backend's 16-row tiled layout)");
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
 
@@ -118,18 +128,39 @@ int main(int argc, char** argv) {
   const double bw = read_bandwidth(size_t{1} << 30, 11, bw_all);
   std::printf("read bandwidth (sum over 1 GiB, median of %zu): %.1f GB/s\n\n", bw_all.size(), bw);
 
+  if (format_args.empty())
+    format_args = {"q8g64", "q8g64/t16", "q4g64", "q4g64/t16", "q4g128", "q4g128/t16", "q3g64", "q2g16", "bf16"};
   std::vector<Case> cases;
-  for (const moe::QuantFormat f :
-       {moe::QuantFormat{moe::QuantType::kQ8, 64}, moe::QuantFormat{moe::QuantType::kQ4, 64},
-        moe::QuantFormat{moe::QuantType::kQ4, 128}, moe::QuantFormat{moe::QuantType::kQ3, 64},
-        moe::QuantFormat{moe::QuantType::kQ2, 16}})
-    cases.push_back(Case{case_name(f), f, false});
-  cases.push_back(Case{"bf16", moe::QuantFormat{}, true});
-  const std::pair<int64_t, int64_t> shapes[] = {{14336, 4096}, {4096, 14336}};
+  for (const std::string& name : format_args) {
+    if (name == "bf16") {
+      cases.push_back(Case{"bf16", moe::QuantFormat{}, true});
+      continue;
+    }
+    const bool tiled = name.size() > 4 && name.ends_with("/t16");
+    const auto f = moe::parse_quant_format(tiled ? name.substr(0, name.size() - 4) : name);
+    if (!f || (tiled && !moe::cpu::qtile_has_layout(*f))) {
+      std::fprintf(stderr, "moe_bench_qgemv: unknown format '%s' (q8g64, q4g128, q2g16, q4g64/t16, bf16, ...)\n",
+                   name.c_str());
+      return 2;
+    }
+    cases.push_back(Case{case_name(*f) + (tiled ? "/t16" : ""), *f, false,
+                         tiled ? moe::QuantLayout::kTile16 : moe::QuantLayout::kRows});
+  }
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  for (const std::string& s : shape_args) {
+    long long n = 0, k = 0;
+    char tail = 0;
+    if (std::sscanf(s.c_str(), "%lldx%lld%c", &n, &k, &tail) != 2 || n <= 0 || k <= 0 || k % 256 != 0) {
+      std::fprintf(stderr, "moe_bench_qgemv: --shape '%s' is not NxK with K a positive multiple of 256\n", s.c_str());
+      return 2;
+    }
+    shapes.emplace_back(n, k);
+  }
+  if (shapes.empty()) shapes = {{14336, 4096}, {4096, 14336}};
 
   std::mt19937 rng(1);
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
-  std::printf("%-7s %6s %6s %8s %9s %9s %8s %7s\n", "format", "N", "K", "bits/w", "MB", "ms", "GB/s", "of BW");
+  std::printf("%-10s %6s %6s %8s %9s %9s %8s %7s\n", "format", "N", "K", "bits/w", "MB", "ms", "GB/s", "of BW");
   for (const auto& [N, K] : shapes) {
     std::vector<float> x(static_cast<size_t>(K)), y(static_cast<size_t>(N));
     std::normal_distribution<float> nd;
@@ -149,6 +180,7 @@ int main(int argc, char** argv) {
           w.push_back(std::move(b));
         } else {
           w.push_back(make_weights(rng, c.f, N, K));
+          if (c.layout == moe::QuantLayout::kTile16) moe::cpu::qtile_pack_in_place(w.back().data(), c.f, N, K);
         }
       }
       std::vector<double> secs;
@@ -158,14 +190,14 @@ int main(int argc, char** argv) {
         if (c.bf16)
           moe::cpu::linear(x.data(), 1, K, moe::WeightRef{wp, moe::DType::kBF16}, N, moe::WeightRef{}, y.data());
         else
-          moe::cpu::qlinear(x.data(), 1, K, wp, c.f, N, moe::WeightRef{}, y.data());
+          moe::cpu::qlinear(x.data(), 1, K, moe::cpu::QWeight{wp, c.f, c.layout}, N, moe::WeightRef{}, y.data());
         const double s = seconds_since(t0);
         if (r >= 0) secs.push_back(s);
       }
       const double med = moe::bench::median(secs);
       const double gbs = static_cast<double>(bytes) / med / 1e9;
       const double bits = 8.0 * static_cast<double>(bytes) / static_cast<double>(N * K);
-      std::printf("%-7s %6lld %6lld %8.3f %9.1f %9.3f %8.1f %6.0f%%\n", c.name.c_str(), static_cast<long long>(N),
+      std::printf("%-10s %6lld %6lld %8.3f %9.1f %9.3f %8.1f %6.0f%%\n", c.name.c_str(), static_cast<long long>(N),
                   static_cast<long long>(K), bits, static_cast<double>(bytes) / 1e6, med * 1e3, gbs, 100.0 * gbs / bw);
       results.push_back({{"format", c.name},
                          {"N", N},

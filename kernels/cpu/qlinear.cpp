@@ -35,6 +35,7 @@
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/qlinear_isa.h"
+#include "kernels/cpu/qtile.h"
 #include "kernels/quant/quant_format.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -72,6 +73,10 @@ struct QKernels {
 using DotIntFn = void (*)(const uint8_t* row0, size_t stride, int64_t nb, const int8_t* xq, const float* sx,
                           const float* xs, float* out);
 
+// One run of 16 kTile16 rows with T token rows (qtile_isa.h, qtile.h).
+using TileFn = void (*)(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx, const float* xs, int64_t T,
+                        int64_t K, float* y, int64_t ldy);
+
 // One ISA's integer row kernels, indexed [0: q8, 1: q4][log2(group_size / 16)] (qdot_int.h).
 struct QIntKernels {
   int rows;              // rows per dot_n call
@@ -86,6 +91,15 @@ namespace int512 {
 #define MOE_QDOT_INT_ISA 512
 #include "kernels/cpu/qdot_int.h"
 #undef MOE_QDOT_INT_ISA
+#define MOE_QTILE_ISA 512
+#include "kernels/cpu/qtile_isa.h"
+#undef MOE_QTILE_ISA
+inline constexpr TileFn kTileQ8[5] = {&tile_dot<QuantType::kQ8, 16>, &tile_dot<QuantType::kQ8, 32>,
+                                      &tile_dot<QuantType::kQ8, 64>, &tile_dot<QuantType::kQ8, 128>,
+                                      &tile_dot<QuantType::kQ8, 256>};
+inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
+                                      &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
+                                      &tile_dot<QuantType::kQ4, 256>};
 }  // namespace int512
 #pragma GCC pop_options
 
@@ -95,6 +109,12 @@ namespace int256 {
 #define MOE_QDOT_INT_ISA 256
 #include "kernels/cpu/qdot_int.h"
 #undef MOE_QDOT_INT_ISA
+#define MOE_QTILE_ISA 256
+#include "kernels/cpu/qtile_isa.h"
+#undef MOE_QTILE_ISA
+inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
+                                      &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
+                                      &tile_dot<QuantType::kQ4, 256>};
 }  // namespace int256
 #pragma GCC pop_options
 
@@ -288,9 +308,13 @@ void quantize_x(const float* x, int64_t T, int64_t K, int32_t g, XQuant& q) {
   q.sx.resize(static_cast<size_t>(T * nb));
   q.xs.resize(static_cast<size_t>(T * nb));
 #if MOE_QX86
-  int256::quantize_groups(x, T * nb, g, q.xq.data(), q.sx.data(), q.xs.data());
-#else
-  for (int64_t i = 0; i < T * nb; ++i) {  // unreachable: the integer path is x86-only
+  if (g_best != QIsa::kPortable) {
+    int256::quantize_groups(x, T * nb, g, q.xq.data(), q.sx.data(), q.xs.data());
+    return;
+  }
+#endif
+  // Scalar, for the kTile16 path on CPUs without AVX2: the same operations, the same results.
+  for (int64_t i = 0; i < T * nb; ++i) {
     const float* p = x + i * g;
     int8_t* o = q.xq.data() + i * g;
     float amax = 0.0f;
@@ -306,7 +330,6 @@ void quantize_x(const float* x, int64_t T, int64_t K, int32_t g, XQuant& q) {
     q.sx[static_cast<size_t>(i)] = sx;
     q.xs[static_cast<size_t>(i)] = sx * static_cast<float>(sum);
   }
-#endif
 }
 
 // One weight operand bound to its path: the integer kernels (q8, q4 where the ISA has them) with
@@ -371,6 +394,88 @@ void prepare_x(Projection& p, const float* x, int64_t T, XQuant& q, std::vector<
   }
 }
 
+// The vector kTile16 kernel for format f on isa, or null for the scalar one.
+TileFn tile_kernel_for(QIsa isa, QuantFormat f) {
+#if MOE_QX86
+  const int gi = group_index(f.group_size);
+  if (isa == QIsa::kAvx512 && g_vnni) return f.type == QuantType::kQ8 ? int512::kTileQ8[gi] : int512::kTileQ4[gi];
+  if ((isa == QIsa::kAvx512 || isa == QIsa::kAvx2) && f.type == QuantType::kQ4) return int256::kTileQ4[gi];
+#else
+  (void)isa;
+  (void)f;
+#endif
+  return nullptr;
+}
+
+// A kTile16 weight (N rows of K) bound to its kernel. Units of work: the runs of 16 rows, then
+// the leftover rows one by one (block layout, qrow_dot_exact).
+struct TiledProjection {
+  QWeight w;
+  int64_t K, N, nb, runs;
+  size_t row_bytes;
+  TileFn fn;
+  const XQuant* xq = nullptr;
+
+  TiledProjection(QWeight weight, int64_t k, int64_t n, QIsa isa)
+      : w(weight),
+        K(k),
+        N(n),
+        nb(k / weight.format.group_size),
+        runs(n / kQTileRows),
+        row_bytes(quant_row_bytes(weight.format, k)),
+        fn(tile_kernel_for(isa, weight.format)) {
+    assert(qtile_has_layout(weight.format) && k % weight.format.group_size == 0);
+  }
+  int64_t units() const { return runs + (N - runs * kQTileRows); }
+
+  // Unit i for the T token rows into y[t * ldy + n] (+ bias).
+  void unit(int64_t i, int64_t T, WeightRef bias, float* y, int64_t ldy) const {
+    const int8_t* q = xq->xq.data();
+    const float* sx = xq->sx.data();
+    const float* xs = xq->xs.data();
+    int64_t n0 = 0, count = 1;
+    if (i < runs) {
+      n0 = i * kQTileRows;
+      count = kQTileRows;
+      const uint8_t* tile = w.data + static_cast<size_t>(n0) * row_bytes;
+      if (fn != nullptr) {
+        fn(tile, nb, q, sx, xs, T, K, y + n0, ldy);
+      } else {
+        qtile_dot_scalar(tile, w.format, nb, q, sx, xs, T, K, y + n0, ldy);
+      }
+    } else {
+      n0 = runs * kQTileRows + (i - runs);
+      qrow_dot_exact(w.data + static_cast<size_t>(n0) * row_bytes, w.format, nb, q, sx, xs, T, K, y + n0, ldy);
+    }
+    if (bias.data != nullptr)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = n0; n < n0 + count; ++n) y[t * ldy + n] += load_as_f32(bias.data, bias.dtype, n);
+  }
+};
+
+// gate and up in the block layout: one parallel pass over their rows (gate_up of qswiglu).
+void qswiglu_rows(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up, int64_t I, QIsa isa, XQuant& qg,
+                  XQuant& qu, float* g, float* u) {
+  Projection g_p(gate.data, gate.format, H, isa);
+  Projection u_p(up.data, up.format, H, isa);
+  thread_local std::vector<float> sg, su;
+  prepare_x(g_p, x, T, qg, sg);
+  prepare_x(u_p, x, T, qu, su, &g_p);
+#pragma omp parallel if (2 * T * I * H >= kMinParallelWork)
+  {
+    RowBuffer buf;
+    if (T > 1) buf.reserve(H, g_p.op.nb > u_p.op.nb ? g_p.op.nb : u_p.op.nb);
+    const int64_t tg = g_p.tile(T), tu = u_p.tile(T);
+    const int64_t tile = tg > tu ? tg : tu;  // any grouping of rows gives the same results
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < (I + tile - 1) / tile; ++i) {
+      const int64_t n0 = i * tile, count = n0 + tile <= I ? tile : I - n0;
+      g_p.rows(n0, count, x, T, WeightRef{}, buf, g, I);
+      u_p.rows(n0, count, x, T, WeightRef{}, buf, u, I);
+    }
+  }
+}
+
 }  // namespace
 
 const char* qisa_name(QIsa isa) {
@@ -407,13 +512,21 @@ bool qisa_has_vnni() {
   return g_vnni;
 }
 
-void qlinear(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat f, int64_t N, WeightRef bias,
-             float* y) {
+void qlinear(const float* x, int64_t T, int64_t K, QWeight w, int64_t N, WeightRef bias, float* y) {
   assert(bias.data == nullptr || dtype_is_compute(bias.dtype));
-  Projection p(w, f, K, qisa_current());
   // Prepared x, reused across calls by the calling thread: no allocation per decode step.
   thread_local XQuant q;
   thread_local std::vector<float> xs;
+  if (w.layout == QuantLayout::kTile16) {
+    TiledProjection p(w, K, N, qisa_current());
+    quantize_x(x, T, K, w.format.group_size, q);
+    p.xq = &q;
+#pragma omp parallel for schedule(static) if (T * N * K >= kMinParallelWork)
+    for (int64_t i = 0; i < p.units(); ++i) p.unit(i, T, bias, y, N);
+    return;
+  }
+  const QuantFormat f = w.format;
+  Projection p(w.data, f, K, qisa_current());
   prepare_x(p, x, T, q, xs);
 #pragma omp parallel if (T * N * K >= kMinParallelWork)
   {
@@ -428,33 +541,36 @@ void qlinear(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantFormat
   }
 }
 
-void qswiglu(const float* x, int64_t T, int64_t H, const uint8_t* gate, QuantFormat gate_f, const uint8_t* up,
-             QuantFormat up_f, const uint8_t* down, QuantFormat down_f, int64_t I, float* scratch, float* y) {
+void qswiglu(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up, QWeight down, int64_t I, float* scratch,
+             float* y) {
   const QIsa isa = qisa_current();
-  Projection g_p(gate, gate_f, H, isa);
-  Projection u_p(up, up_f, H, isa);
-  // Prepared x, reused across calls by the calling thread (qlinear below has its own).
-  thread_local XQuant qg, qu;
-  thread_local std::vector<float> sg, su;
-  prepare_x(g_p, x, T, qg, sg);
-  prepare_x(u_p, x, T, qu, su, &g_p);
   float* g = scratch;          // (T, I) gate projections, then silu(gate) * up
   float* u = scratch + T * I;  // (T, I) up projections
-#pragma omp parallel if (2 * T * I * H >= kMinParallelWork)
-  {
-    RowBuffer buf;
-    if (T > 1) buf.reserve(H, g_p.op.nb > u_p.op.nb ? g_p.op.nb : u_p.op.nb);
-    const int64_t tg = g_p.tile(T), tu = u_p.tile(T);
-    const int64_t tile = tg > tu ? tg : tu;  // any grouping of rows gives the same results
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < (I + tile - 1) / tile; ++i) {
-      const int64_t n0 = i * tile, count = n0 + tile <= I ? tile : I - n0;
-      g_p.rows(n0, count, x, T, WeightRef{}, buf, g, I);
-      u_p.rows(n0, count, x, T, WeightRef{}, buf, u, I);
+  // Prepared x, reused across calls by the calling thread (qlinear below has its own).
+  thread_local XQuant qg, qu;
+  if (gate.layout != up.layout) {  // not made by CpuBackend (it lays out an MLP's weights alike)
+    qlinear(x, T, H, gate, I, WeightRef{}, g);
+    qlinear(x, T, H, up, I, WeightRef{}, u);
+  } else if (gate.layout == QuantLayout::kTile16) {
+    TiledProjection g_p(gate, H, I, isa), u_p(up, H, I, isa);
+    quantize_x(x, T, H, gate.format.group_size, qg);
+    g_p.xq = &qg;
+    if (up.format.group_size == gate.format.group_size) {
+      u_p.xq = &qg;
+    } else {
+      quantize_x(x, T, H, up.format.group_size, qu);
+      u_p.xq = &qu;
     }
+#pragma omp parallel for schedule(static) if (2 * T * I * H >= kMinParallelWork)
+    for (int64_t i = 0; i < g_p.units(); ++i) {
+      g_p.unit(i, T, WeightRef{}, g, I);
+      u_p.unit(i, T, WeightRef{}, u, I);
+    }
+  } else {
+    qswiglu_rows(x, T, H, gate, up, I, isa, qg, qu, g, u);
   }
   silu_mul(g, u, T * I, g);
-  qlinear(g, T, I, down, down_f, H, WeightRef{}, y);
+  qlinear(g, T, I, down, H, WeightRef{}, y);
 }
 
 }  // namespace moe::cpu

@@ -55,6 +55,14 @@ constexpr double quant_bits_per_weight(QuantFormat f) {
   return 8.0 * static_cast<double>(quant_block_bytes(f)) / f.group_size;
 }
 
+// How the rows of a quantized weight (N, K) sit in memory. kRows is the layout above, the one
+// every file holds. kTile16 is the CPU kernels' in-memory layout for q8 and q4 (kernels/cpu/
+// qtile.h): each run of 16 rows starting at a multiple of 16 is interleaved so that one 64-byte
+// load feeds 16 rows at once; it occupies exactly the bytes of the same 16 rows in kRows, so row
+// offsets that are multiples of 16 are the same in both, and rows past the last full run of 16
+// stay in kRows.
+enum class QuantLayout : uint8_t { kRows, kTile16 };
+
 // "q4g64" (the spelling of recipes and manifests); parse accepts "q4" (group 64 by default,
 // 16 for q2) and "q4g128"; nullopt for anything else or an unsupported group size.
 std::string quant_format_name(QuantFormat f);

@@ -34,9 +34,16 @@ class Backend {
   // ---- memory ----
   // A buffer owned by the backend until it is destroyed. Contents are undefined.
   virtual Tensor alloc(DType dtype, std::initializer_list<int64_t> shape) = 0;
-  // Makes a stored weight usable by this backend's ops. CPU: aliases the (mmapped) host data,
-  // no copy. A device backend copies it into device memory.
+  // Makes a stored weight usable by this backend's ops. CPU: aliases the (mmapped) host data, no
+  // copy, except q8/q4 matrices its kernels want tiled (a rearranged copy) and misaligned data.
+  // A device backend copies it into device memory.
   virtual Tensor load_weight(const TensorView& w) = 0;
+  // Makes a weight that already sits in memory this backend's ops can address (an expert read
+  // into a host slot by the offloading tiers, say) ready for those ops, in place: a backend may
+  // rewrite a quantized weight's bytes into its own layout of the same size (the CPU backend
+  // interleaves q4/q8 rows for its kernels). Returns the tensor to hand to the ops; the bytes
+  // are no longer in the stored layout afterwards. The default changes nothing.
+  virtual Tensor adopt_weight_in_place(Tensor w) { return w; }
   virtual void copy_from_host(const void* src, uint64_t bytes, Tensor& dst) = 0;
   // Waits for queued work, then copies.
   virtual void copy_to_host(const Tensor& src, void* dst, uint64_t bytes) = 0;

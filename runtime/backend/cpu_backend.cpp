@@ -11,6 +11,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/qlinear.h"
+#include "kernels/cpu/qtile.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/routing.h"
 #include "kernels/quant/quantize.h"
@@ -22,6 +23,16 @@ namespace {
 void expect_f32(const Tensor& t, const char* op, const char* what) {
   MOE_CHECK(t.dtype == DType::kF32 && t.device == Device::kCpu, "cpu backend: ", op, ": ", what,
             " must be an f32 host tensor, found ", dtype_name(t.dtype), " ", shape_str(t));
+}
+
+cpu::QWeight qweight(const Tensor& w) {
+  return cpu::QWeight{w.as<const uint8_t>(), *w.quant, w.qlayout};
+}
+
+// Whether the CPU kernels want weight t (rank 2, quantized) in kTile16 on this machine.
+bool wants_tiles(const Tensor& t) {
+  return t.quant && t.qlayout == QuantLayout::kRows && t.rank == 2 && t.dim(0) >= cpu::kQTileRows &&
+         cpu::qtile_preferred(*t.quant);
 }
 
 void expect_weight(const Tensor& t, const char* op, const char* what) {
@@ -62,6 +73,14 @@ Tensor CpuBackend::load_weight(const TensorView& w) {
   // an address that is not a multiple of its element size; the kernels need that alignment.
   // Quantized blocks start with fp16 scales: 2-byte alignment.
   const auto element_bytes = static_cast<uintptr_t>(w.quant ? 2 : std::max(1, dtype_bits(w.dtype) / 8));
+  if (wants_tiles(t)) {  // rearranged for the kernels: a copy in the arena, the file untouched
+    Tensor tiled = alloc(DType::kU8, {static_cast<int64_t>(w.nbytes)});
+    cpu::qtile_pack(static_cast<const uint8_t*>(w.data), *t.quant, t.dim(0), t.dim(1), tiled.as<uint8_t>());
+    t.data = tiled.data;
+    t.qlayout = QuantLayout::kTile16;
+    ++tiled_weights_;
+    return t;
+  }
   if (reinterpret_cast<uintptr_t>(w.data) % element_bytes != 0) {
     Tensor copy = alloc(DType::kU8, {static_cast<int64_t>(w.nbytes)});
     std::memcpy(copy.data, w.data, w.nbytes);
@@ -69,6 +88,14 @@ Tensor CpuBackend::load_weight(const TensorView& w) {
     ++realigned_weights_;
   }
   return t;
+}
+
+Tensor CpuBackend::adopt_weight_in_place(Tensor w) {
+  if (wants_tiles(w)) {
+    cpu::qtile_pack_in_place(w.as<uint8_t>(), *w.quant, w.dim(0), w.dim(1));
+    w.qlayout = QuantLayout::kTile16;
+  }
+  return w;
 }
 
 void CpuBackend::copy_from_host(const void* src, uint64_t bytes, Tensor& dst) {
@@ -85,6 +112,12 @@ void CpuBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) 
   expect_weight(table, "embedding", "table");
   expect_f32(out, "embedding", "out");
   const int64_t width = table.dim(1);
+  if (table.quant && table.qlayout == QuantLayout::kTile16) {  // a tied embedding / LM head
+    for (int64_t t = 0; t < ids.numel(); ++t)
+      cpu::qtile_dequantize_row(table.as<const uint8_t>(), *table.quant, table.dim(0), width,
+                                ids.as<const int32_t>()[t], out.as<float>() + t * width);
+    return;
+  }
   if (table.quant) {  // dequantize the picked rows
     for (int64_t t = 0; t < ids.numel(); ++t)
       dequantize_rows(
@@ -117,7 +150,7 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Te
     b = bias.ref();
   }
   if (w.quant) {
-    cpu::qlinear(x.as<const float>(), tokens, k, w.as<const uint8_t>(), *w.quant, n, b, y.as<float>());
+    cpu::qlinear(x.as<const float>(), tokens, k, qweight(w), n, b, y.as<float>());
     return;
   }
   cpu::linear(x.as<const float>(), tokens, k, w.ref(), n, b, y.as<float>());
@@ -180,8 +213,7 @@ void CpuBackend::swiglu_mlp(const Tensor& x, const MlpWeights& w, Tensor& y) {
   }
   if (w.gate.quant && w.up.quant && w.down.quant) {  // the fused quantized expert kernel
     scratch_.resize(std::max(scratch_.size(), 2 * need));
-    cpu::qswiglu(x.as<const float>(), tokens, x.row_size(), w.gate.as<const uint8_t>(), *w.gate.quant,
-                 w.up.as<const uint8_t>(), *w.up.quant, w.down.as<const uint8_t>(), *w.down.quant, width,
+    cpu::qswiglu(x.as<const float>(), tokens, x.row_size(), qweight(w.gate), qweight(w.up), qweight(w.down), width,
                  scratch_.data(), y.as<float>());
     return;
   }

@@ -19,7 +19,11 @@ class CpuBackend final : public Backend {
   std::string name() const override;
 
   Tensor alloc(DType dtype, std::initializer_list<int64_t> shape) override;
+  // Quantized q8/q4 matrices are rearranged into kTile16 (kernels/cpu/qtile.h) when the kernels
+  // of this machine prefer it: a copy in the arena, the mapped file untouched.
   Tensor load_weight(const TensorView& w) override;
+  // The same rearrangement, in place.
+  Tensor adopt_weight_in_place(Tensor w) override;
   void copy_from_host(const void* src, uint64_t bytes, Tensor& dst) override;
   void copy_to_host(const Tensor& src, void* dst, uint64_t bytes) override;
   void synchronize() override {}
@@ -45,6 +49,8 @@ class CpuBackend final : public Backend {
   int threads() const { return threads_; }
   // Weights whose mapped data was not aligned to their element size and were copied.
   int64_t realigned_weights() const { return realigned_weights_; }
+  // Weights rearranged into kTile16 by load_weight.
+  int64_t tiled_weights() const { return tiled_weights_; }
 
  private:
   struct FreeDeleter {
@@ -52,6 +58,7 @@ class CpuBackend final : public Backend {
   };
   int threads_ = 1;
   int64_t realigned_weights_ = 0;
+  int64_t tiled_weights_ = 0;
   std::vector<std::unique_ptr<void, FreeDeleter>> arena_;
   // swiglu_mlp intermediates, grown on first use and then reused (no allocation per step).
   std::vector<float> gate_buf_;

@@ -52,8 +52,12 @@ Tensor Tensor::row(int64_t i) const {
   t.dtype = dtype;
   t.device = device;
   t.quant = quant;
+  t.qlayout = qlayout;
   t.rank = rank - 1;
   for (int d = 1; d < rank; ++d) t.shape[static_cast<size_t>(d - 1)] = shape[static_cast<size_t>(d)];
+  MOE_CHECK(qlayout != QuantLayout::kTile16 || (i * (t.numel() / t.shape[static_cast<size_t>(t.rank - 1)])) % 16 == 0,
+            "Tensor::row(", i, ") of ", shape_str(*this),
+            ": a 16-row tiled weight splits only at multiples of 16 rows");
   t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(i) * t.nbytes();
   return t;
 }
@@ -61,6 +65,8 @@ Tensor Tensor::row(int64_t i) const {
 Tensor Tensor::slice_rows(int64_t begin, int64_t n) const {
   MOE_CHECK(rank == 2 && begin >= 0 && n >= 0 && begin + n <= shape[0], "Tensor::slice_rows(", begin, ", ", n, ") of ",
             shape_str(*this));
+  MOE_CHECK(qlayout != QuantLayout::kTile16 || begin % 16 == 0, "Tensor::slice_rows(", begin, ", ", n, ") of ",
+            shape_str(*this), ": a 16-row tiled weight splits only at multiples of 16 rows");
   Tensor t = *this;
   t.shape[0] = n;
   t.data = static_cast<uint8_t*>(data) + static_cast<uint64_t>(begin) * last_dim_bytes();

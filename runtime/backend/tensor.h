@@ -25,6 +25,10 @@ struct Tensor {
   std::array<int64_t, 4> shape{};
   // Quantized weights: blocks of rows along the last dimension (shape stays logical).
   std::optional<QuantFormat> quant{};
+  // How a quantized weight's rows are laid out: kRows as stored, or the CPU backend's kTile16
+  // (runs of 16 rows interleaved; row and slice_rows then need row offsets that are multiples
+  // of 16).
+  QuantLayout qlayout = QuantLayout::kRows;
 
   Tensor() = default;
   Tensor(void* d, DType t, Device dev, std::initializer_list<int64_t> dims);

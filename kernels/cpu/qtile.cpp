@@ -1,0 +1,206 @@
+// kTile16 layout conversion and the scalar kTile16 kernels (contracts in qtile.h). The vector
+// kernels are in qtile_isa.h, dispatched by qlinear.cpp.
+#include "kernels/cpu/qtile.h"
+
+#include <cassert>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/common/dtype.h"
+#include "kernels/cpu/qlinear_isa.h"
+#include "kernels/quant/quantize.h"
+
+namespace moe::cpu {
+namespace {
+
+// Code j of a block's packed codes in the block layout (q8 or q4).
+inline uint32_t row_code(const uint8_t* codes, QuantType t, int g, int j) {
+  if (t == QuantType::kQ8) return codes[j];
+  return j < g / 2 ? codes[j] & 15u : static_cast<uint32_t>(codes[j - g / 2]) >> 4;
+}
+inline void set_row_code(uint8_t* codes, QuantType t, int g, int j, uint32_t c) {
+  if (t == QuantType::kQ8) {
+    codes[j] = static_cast<uint8_t>(c);
+  } else if (j < g / 2) {
+    codes[j] = static_cast<uint8_t>((codes[j] & 0xf0u) | c);
+  } else {
+    codes[j - g / 2] = static_cast<uint8_t>((codes[j - g / 2] & 0x0fu) | (c << 4));
+  }
+}
+
+// Where code j of tile row r sits in a block tile's code area: byte offset and shift.
+inline void tile_code_pos(QuantType t, int r, int j, int& byte, int& shift) {
+  if (t == QuantType::kQ8) {
+    byte = 64 * (j / 4) + 4 * r + j % 4;
+    shift = 0;
+  } else {
+    const int c = j / 8, k = j % 8;
+    byte = 64 * c + 4 * r + k % 4;
+    shift = k < 4 ? 0 : 4;
+  }
+}
+
+// One run of 16 rows: block layout (rows, row_bytes apart) -> tile (contiguous), or back.
+void pack_run(const uint8_t* rows, QuantFormat f, int64_t nb, size_t row_bytes, uint8_t* tile) {
+  const size_t bb = quant_block_bytes(f);
+  const int g = f.group_size;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* out = tile + static_cast<size_t>(b) * kQTileRows * bb;
+    std::memset(out, 0, kQTileRows * bb);
+    for (int r = 0; r < kQTileRows; ++r) {
+      const uint8_t* blk = rows + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * bb;
+      std::memcpy(out + 2 * r, blk, 2);           // scale
+      std::memcpy(out + 32 + 2 * r, blk + 2, 2);  // zero
+      for (int j = 0; j < g; ++j) {
+        int byte = 0, shift = 0;
+        tile_code_pos(f.type, r, j, byte, shift);
+        out[64 + byte] = static_cast<uint8_t>(out[64 + byte] | (row_code(blk + 4, f.type, g, j) << shift));
+      }
+    }
+  }
+}
+
+// Tile row r of one run -> one row in the block layout.
+void unpack_run_row(const uint8_t* tile, QuantFormat f, int64_t nb, int r, uint8_t* row) {
+  const size_t bb = quant_block_bytes(f);
+  const int g = f.group_size;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* in = tile + static_cast<size_t>(b) * kQTileRows * bb;
+    uint8_t* blk = row + static_cast<size_t>(b) * bb;
+    std::memcpy(blk, in + 2 * r, 2);
+    std::memcpy(blk + 2, in + 32 + 2 * r, 2);
+    std::memset(blk + 4, 0, bb - 4);
+    for (int j = 0; j < g; ++j) {
+      int byte = 0, shift = 0;
+      tile_code_pos(f.type, r, j, byte, shift);
+      set_row_code(blk + 4, f.type, g, j, (in[64 + byte] >> shift) & (f.type == QuantType::kQ8 ? 0xffu : 15u));
+    }
+  }
+}
+
+inline float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// The arithmetic of qtile.h for one row and one token, given each block's code dot.
+struct RowAcc {
+  float tot = 0.0f, corr = 0.0f;
+  void add(float s, float z, float sxb, float xsb, int32_t isum) {
+    tot = std::fma(s * sxb, static_cast<float>(isum), tot);
+    corr = std::fma(s * z, xsb, corr);
+  }
+  float value() const { return tot - corr; }
+};
+
+}  // namespace
+
+bool qtile_has_layout(QuantFormat f) {
+  return f.type == QuantType::kQ8 || f.type == QuantType::kQ4;
+}
+
+bool qtile_preferred(QuantFormat f) {
+  if (!qtile_has_layout(f) || qlinear_float_forced()) return false;
+  switch (qisa_current()) {
+    case QIsa::kAvx512: return qisa_has_vnni() || f.type == QuantType::kQ4;
+    case QIsa::kAvx2: return f.type == QuantType::kQ4;
+    case QIsa::kPortable: return false;
+  }
+  return false;
+}
+
+void qtile_pack(const uint8_t* src, QuantFormat f, int64_t N, int64_t K, uint8_t* dst) {
+  assert(qtile_has_layout(f) && K % f.group_size == 0);
+  const size_t row_bytes = quant_row_bytes(f, K);
+  const int64_t nb = K / f.group_size, runs = N / kQTileRows;
+  for (int64_t i = 0; i < runs; ++i) {
+    const size_t off = static_cast<size_t>(i) * kQTileRows * row_bytes;
+    pack_run(src + off, f, nb, row_bytes, dst + off);
+  }
+  const size_t tail = static_cast<size_t>(runs) * kQTileRows * row_bytes;
+  std::memcpy(dst + tail, src + tail, static_cast<size_t>(N) * row_bytes - tail);
+}
+
+void qtile_pack_in_place(uint8_t* w, QuantFormat f, int64_t N, int64_t K) {
+  assert(qtile_has_layout(f) && K % f.group_size == 0);
+  const size_t row_bytes = quant_row_bytes(f, K);
+  const int64_t nb = K / f.group_size, runs = N / kQTileRows;
+  std::vector<uint8_t> run(kQTileRows * row_bytes);
+  for (int64_t i = 0; i < runs; ++i) {
+    uint8_t* p = w + static_cast<size_t>(i) * kQTileRows * row_bytes;
+    std::memcpy(run.data(), p, run.size());
+    pack_run(run.data(), f, nb, row_bytes, p);
+  }
+}
+
+void qtile_unpack(const uint8_t* src, QuantFormat f, int64_t N, int64_t K, uint8_t* dst) {
+  assert(qtile_has_layout(f) && K % f.group_size == 0);
+  const size_t row_bytes = quant_row_bytes(f, K);
+  const int64_t nb = K / f.group_size, runs = N / kQTileRows;
+  for (int64_t i = 0; i < runs; ++i) {
+    const size_t off = static_cast<size_t>(i) * kQTileRows * row_bytes;
+    for (int r = 0; r < kQTileRows; ++r) unpack_run_row(src + off, f, nb, r, dst + off + r * row_bytes);
+  }
+  const size_t tail = static_cast<size_t>(runs) * kQTileRows * row_bytes;
+  std::memcpy(dst + tail, src + tail, static_cast<size_t>(N) * row_bytes - tail);
+}
+
+void qtile_dequantize_row(const uint8_t* w, QuantFormat f, int64_t N, int64_t K, int64_t n, float* out) {
+  assert(n >= 0 && n < N);
+  const size_t row_bytes = quant_row_bytes(f, K);
+  if (n >= N / kQTileRows * kQTileRows) {
+    dequantize_rows(w + static_cast<size_t>(n) * row_bytes, 1, K, f, out);
+    return;
+  }
+  std::vector<uint8_t> row(row_bytes);
+  const int64_t run = n / kQTileRows;
+  unpack_run_row(w + static_cast<size_t>(run) * kQTileRows * row_bytes, f, K / f.group_size,
+                 static_cast<int>(n % kQTileRows), row.data());
+  dequantize_rows(row.data(), 1, K, f, out);
+}
+
+void qtile_dot_scalar(const uint8_t* tile, QuantFormat f, int64_t nb, const int8_t* xq, const float* sx,
+                      const float* xs, int64_t T, int64_t K, float* y, int64_t ldy) {
+  const size_t bb = quant_block_bytes(f);
+  const int g = f.group_size;
+  for (int64_t t = 0; t < T; ++t) {
+    RowAcc acc[kQTileRows];
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* p = tile + static_cast<size_t>(b) * kQTileRows * bb;
+      const int8_t* xb = xq + t * K + b * g;
+      for (int r = 0; r < kQTileRows; ++r) {
+        int32_t isum = 0;
+        for (int j = 0; j < g; ++j) {
+          int byte = 0, shift = 0;
+          tile_code_pos(f.type, r, j, byte, shift);
+          const int32_t code = (p[64 + byte] >> shift) & (f.type == QuantType::kQ8 ? 0xff : 15);
+          isum += code * xb[j];
+        }
+        acc[r].add(half_at(p + 2 * r), half_at(p + 32 + 2 * r), sx[t * nb + b], xs[t * nb + b], isum);
+      }
+    }
+    for (int r = 0; r < kQTileRows; ++r) y[t * ldy + r] = acc[r].value();
+  }
+}
+
+void qrow_dot_exact(const uint8_t* row, QuantFormat f, int64_t nb, const int8_t* xq, const float* sx, const float* xs,
+                    int64_t T, int64_t K, float* y, int64_t ldy) {
+  const size_t bb = quant_block_bytes(f);
+  const int g = f.group_size;
+  for (int64_t t = 0; t < T; ++t) {
+    RowAcc acc;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = row + static_cast<size_t>(b) * bb;
+      const int8_t* xb = xq + t * K + b * g;
+      int32_t isum = 0;
+      for (int j = 0; j < g; ++j) isum += static_cast<int32_t>(row_code(blk + 4, f.type, g, j)) * xb[j];
+      acc.add(half_at(blk), half_at(blk + 2), sx[t * nb + b], xs[t * nb + b], isum);
+    }
+    y[t * ldy] = acc.value();
+  }
+}
+
+}  // namespace moe::cpu
