@@ -100,6 +100,9 @@ inline constexpr TileFn kTileQ8[5] = {&tile_dot<QuantType::kQ8, 16>, &tile_dot<Q
 inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
                                       &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
                                       &tile_dot<QuantType::kQ4, 256>};
+inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
+                                      &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
+                                      &tile_dot<QuantType::kQ2, 256>};
 }  // namespace int512
 #pragma GCC pop_options
 
@@ -115,6 +118,9 @@ namespace int256 {
 inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
                                       &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
                                       &tile_dot<QuantType::kQ4, 256>};
+inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
+                                      &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
+                                      &tile_dot<QuantType::kQ2, 256>};
 }  // namespace int256
 #pragma GCC pop_options
 
@@ -398,8 +404,18 @@ void prepare_x(Projection& p, const float* x, int64_t T, XQuant& q, std::vector<
 TileFn tile_kernel_for(QIsa isa, QuantFormat f) {
 #if MOE_QX86
   const int gi = group_index(f.group_size);
-  if (isa == QIsa::kAvx512 && g_vnni) return f.type == QuantType::kQ8 ? int512::kTileQ8[gi] : int512::kTileQ4[gi];
-  if ((isa == QIsa::kAvx512 || isa == QIsa::kAvx2) && f.type == QuantType::kQ4) return int256::kTileQ4[gi];
+  if (isa == QIsa::kAvx512 && g_vnni) {
+    switch (f.type) {
+      case QuantType::kQ8: return int512::kTileQ8[gi];
+      case QuantType::kQ4: return int512::kTileQ4[gi];
+      case QuantType::kQ2: return int512::kTileQ2[gi];
+      case QuantType::kQ3: return nullptr;
+    }
+  }
+  if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) {
+    if (f.type == QuantType::kQ4) return int256::kTileQ4[gi];
+    if (f.type == QuantType::kQ2) return int256::kTileQ2[gi];
+  }
 #else
   (void)isa;
   (void)f;

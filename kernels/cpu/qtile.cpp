@@ -15,48 +15,94 @@
 namespace moe::cpu {
 namespace {
 
-// Code j of a block's packed codes in the block layout (q8 or q4).
+// Code j of a block's packed codes in the block layout (q8, q4 or q2; quant_format.h).
 inline uint32_t row_code(const uint8_t* codes, QuantType t, int g, int j) {
-  if (t == QuantType::kQ8) return codes[j];
-  return j < g / 2 ? codes[j] & 15u : static_cast<uint32_t>(codes[j - g / 2]) >> 4;
+  switch (t) {
+    case QuantType::kQ8: return codes[j];
+    case QuantType::kQ4: return (static_cast<uint32_t>(codes[j % (g / 2)]) >> (4 * (j / (g / 2)))) & 15u;
+    case QuantType::kQ2: return (static_cast<uint32_t>(codes[j % (g / 4)]) >> (2 * (j / (g / 4)))) & 3u;
+    case QuantType::kQ3: break;
+  }
+  assert(false && "kTile16 has no q3 layout");
+  return 0;
 }
 inline void set_row_code(uint8_t* codes, QuantType t, int g, int j, uint32_t c) {
-  if (t == QuantType::kQ8) {
-    codes[j] = static_cast<uint8_t>(c);
-  } else if (j < g / 2) {
-    codes[j] = static_cast<uint8_t>((codes[j] & 0xf0u) | c);
-  } else {
-    codes[j - g / 2] = static_cast<uint8_t>((codes[j - g / 2] & 0x0fu) | (c << 4));
+  switch (t) {
+    case QuantType::kQ8: codes[j] = static_cast<uint8_t>(c); return;
+    case QuantType::kQ4:
+      codes[j % (g / 2)] = static_cast<uint8_t>(codes[j % (g / 2)] | (c << (4 * (j / (g / 2)))));
+      return;
+    case QuantType::kQ2:
+      codes[j % (g / 4)] = static_cast<uint8_t>(codes[j % (g / 4)] | (c << (2 * (j / (g / 4)))));
+      return;
+    case QuantType::kQ3: break;
   }
+  assert(false && "kTile16 has no q3 layout");
+}
+
+inline uint32_t code_mask(QuantType t) {
+  return (1u << quant_bits(t)) - 1;
 }
 
 // Where code j of tile row r sits in a block tile's code area: byte offset and shift.
 inline void tile_code_pos(QuantType t, int r, int j, int& byte, int& shift) {
-  if (t == QuantType::kQ8) {
-    byte = 64 * (j / 4) + 4 * r + j % 4;
-    shift = 0;
-  } else {
-    const int c = j / 8, k = j % 8;
-    byte = 64 * c + 4 * r + k % 4;
-    shift = k < 4 ? 0 : 4;
+  switch (t) {
+    case QuantType::kQ8:
+      byte = 64 * (j / 4) + 4 * r + j % 4;
+      shift = 0;
+      return;
+    case QuantType::kQ4: {
+      const int k = j % 8;
+      byte = 64 * (j / 8) + 4 * r + k % 4;
+      shift = k < 4 ? 0 : 4;
+      return;
+    }
+    case QuantType::kQ2: {
+      const int k = j % 16;
+      byte = 64 * (j / 16) + 4 * r + k % 4;
+      shift = 2 * (k / 4);
+      return;
+    }
+    case QuantType::kQ3: break;
   }
+  assert(false && "kTile16 has no q3 layout");
 }
 
-// One run of 16 rows: block layout (rows, row_bytes apart) -> tile (contiguous), or back.
+// One run of 16 rows: block layout (rows, row_bytes apart) -> tile (contiguous). Each row's codes
+// of a block are decoded to bytes first, then written to their chunk positions (no per-code
+// division: packing a model at load time should cost little next to reading it).
 void pack_run(const uint8_t* rows, QuantFormat f, int64_t nb, size_t row_bytes, uint8_t* tile) {
   const size_t bb = quant_block_bytes(f);
   const int g = f.group_size;
+  uint8_t codes[256];
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* out = tile + static_cast<size_t>(b) * kQTileRows * bb;
-    std::memset(out, 0, kQTileRows * bb);
     for (int r = 0; r < kQTileRows; ++r) {
       const uint8_t* blk = rows + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(b) * bb;
       std::memcpy(out + 2 * r, blk, 2);           // scale
       std::memcpy(out + 32 + 2 * r, blk + 2, 2);  // zero
-      for (int j = 0; j < g; ++j) {
-        int byte = 0, shift = 0;
-        tile_code_pos(f.type, r, j, byte, shift);
-        out[64 + byte] = static_cast<uint8_t>(out[64 + byte] | (row_code(blk + 4, f.type, g, j) << shift));
+      uint8_t* o = out + 64 + 4 * r;
+      if (f.type == QuantType::kQ8) {
+        for (int c = 0; c < g / 4; ++c) std::memcpy(o + 64 * c, blk + 4 + 4 * c, 4);
+      } else if (f.type == QuantType::kQ2) {
+        const uint8_t* cb = blk + 4;
+        const int quarter = g / 4 < 64 ? g / 4 : 64;  // g <= 256 (quant_format.h)
+        for (int i = 0; i < quarter; ++i)
+          for (int s = 0; s < 4; ++s) codes[i + s * quarter] = static_cast<uint8_t>((cb[i] >> (2 * s)) & 3u);
+        for (int c = 0; c < g / 16; ++c)
+          for (int j = 0; j < 4; ++j)
+            o[64 * c + j] = static_cast<uint8_t>(codes[16 * c + j] | (codes[16 * c + 4 + j] << 2) |
+                                                 (codes[16 * c + 8 + j] << 4) | (codes[16 * c + 12 + j] << 6));
+      } else {
+        const uint8_t* cb = blk + 4;
+        const int half = g / 2 < 128 ? g / 2 : 128;  // g <= 256 (quant_format.h)
+        for (int i = 0; i < half; ++i) {
+          codes[i] = cb[i] & 15u;
+          codes[i + half] = static_cast<uint8_t>(cb[i] >> 4);
+        }
+        for (int c = 0; c < g / 8; ++c)
+          for (int j = 0; j < 4; ++j)
+            o[64 * c + j] = static_cast<uint8_t>(codes[8 * c + j] | (codes[8 * c + 4 + j] << 4));
       }
     }
   }
@@ -75,7 +121,7 @@ void unpack_run_row(const uint8_t* tile, QuantFormat f, int64_t nb, int r, uint8
     for (int j = 0; j < g; ++j) {
       int byte = 0, shift = 0;
       tile_code_pos(f.type, r, j, byte, shift);
-      set_row_code(blk + 4, f.type, g, j, (in[64 + byte] >> shift) & (f.type == QuantType::kQ8 ? 0xffu : 15u));
+      set_row_code(blk + 4, f.type, g, j, (in[64 + byte] >> shift) & code_mask(f.type));
     }
   }
 }
@@ -99,14 +145,14 @@ struct RowAcc {
 }  // namespace
 
 bool qtile_has_layout(QuantFormat f) {
-  return f.type == QuantType::kQ8 || f.type == QuantType::kQ4;
+  return f.type == QuantType::kQ8 || f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
 }
 
 bool qtile_preferred(QuantFormat f) {
   if (!qtile_has_layout(f) || qlinear_float_forced()) return false;
   switch (qisa_current()) {
-    case QIsa::kAvx512: return qisa_has_vnni() || f.type == QuantType::kQ4;
-    case QIsa::kAvx2: return f.type == QuantType::kQ4;
+    case QIsa::kAvx512: return qisa_has_vnni() || f.type != QuantType::kQ8;
+    case QIsa::kAvx2: return f.type != QuantType::kQ8;
     case QIsa::kPortable: return false;
   }
   return false;
@@ -116,6 +162,7 @@ void qtile_pack(const uint8_t* src, QuantFormat f, int64_t N, int64_t K, uint8_t
   assert(qtile_has_layout(f) && K % f.group_size == 0);
   const size_t row_bytes = quant_row_bytes(f, K);
   const int64_t nb = K / f.group_size, runs = N / kQTileRows;
+#pragma omp parallel for schedule(static) if (runs >= 64)
   for (int64_t i = 0; i < runs; ++i) {
     const size_t off = static_cast<size_t>(i) * kQTileRows * row_bytes;
     pack_run(src + off, f, nb, row_bytes, dst + off);
@@ -176,7 +223,7 @@ void qtile_dot_scalar(const uint8_t* tile, QuantFormat f, int64_t nb, const int8
         for (int j = 0; j < g; ++j) {
           int byte = 0, shift = 0;
           tile_code_pos(f.type, r, j, byte, shift);
-          const int32_t code = (p[64 + byte] >> shift) & (f.type == QuantType::kQ8 ? 0xff : 15);
+          const auto code = static_cast<int32_t>((p[64 + byte] >> shift) & code_mask(f.type));
           isum += code * xb[j];
         }
         acc[r].add(half_at(p + 2 * r), half_at(p + 32 + 2 * r), sx[t * nb + b], xs[t * nb + b], isum);

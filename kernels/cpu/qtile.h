@@ -1,10 +1,10 @@
-// Row tiles: the CPU kernels' in-memory layout of q8 and q4 weights (QuantLayout::kTile16), and
-// the projection over it.
+// Row tiles: the CPU kernels' in-memory layout of q8, q4 and q2 weights (QuantLayout::kTile16),
+// and the projection over it.
 //
 // Why: in the block layout (quant_format.h) each row is its own stream of blocks, so a decode
 // kernel spends most of its instructions per block on one row's scale, zero and horizontal sum.
-// Interleaving 16 rows makes every instruction serve 16 rows: a 64-byte load holds 4 (q8) or 8
-// (q4) consecutive codes of each of the 16 rows, so one VNNI dpbusd (or AVX2 maddubs + madd) with
+// Interleaving 16 rows makes every instruction serve 16 rows: a 64-byte load holds 4 (q8), 8 (q4)
+// or 16 (q2) consecutive codes of each of the 16 rows, so one VNNI dpbusd (or AVX2 maddubs + madd) with
 // the 4 matching activation bytes broadcast advances all 16 dot products, and the scales and
 // zeros of one block of 16 rows are one 32-byte load each.
 //
@@ -14,6 +14,8 @@
 //   q4 codes: g / 8 chunks of 64 bytes; chunk c, byte 4 r + j (r = 0..15, j = 0..3) holds code
 //             8c + j of row n0 + r in bits 0-3 and code 8c + 4 + j in bits 4-7
 //   q8 codes: g / 4 chunks of 64 bytes; chunk c, byte 4 r + j holds code 4c + j of row n0 + r
+//   q2 codes: g / 16 chunks of 64 bytes; chunk c, byte 4 r + j holds code 16c + 4s + j of row
+//             n0 + r in bits 2s, 2s + 1 (s = 0..3)
 // The run takes exactly the bytes of its 16 rows in the block layout, so it starts at the same
 // offset; rows past the last full run of 16 keep the block layout.
 //
@@ -34,7 +36,7 @@ namespace moe::cpu {
 
 inline constexpr int kQTileRows = 16;
 
-// Whether format f has a kTile16 layout (q8 and q4, any group size).
+// Whether format f has a kTile16 layout (q8, q4 and q2, any group size; not q3).
 bool qtile_has_layout(QuantFormat f);
 // Whether weights of format f should be rearranged into kTile16 for the CPU kernels on this
 // machine now: a vector tile kernel exists for f on the current ISA (qlinear_isa.h) and the f32

@@ -1,8 +1,8 @@
 // Per-ISA body of the kTile16 kernels (layout and arithmetic in qtile.h). Private; no include
 // guard on purpose: qlinear.cpp includes it once per instruction set, inside its own namespace and
 // `#pragma GCC target`, after qdot_int.h, with MOE_QTILE_ISA set to
-//   512: AVX-512 + VNNI, q8 and q4: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32;
-//   256: AVX2, q4 only: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
+//   512: AVX-512 + VNNI, q8, q4 and q2: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32;
+//   256: AVX2, q4 and q2: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
 // The includer has already included <immintrin.h>, <cstring>, <cstdint> and the quant format.
 //
 // A call computes one run of 16 rows for TT token rows at once, so the codes loaded and unpacked
@@ -28,7 +28,7 @@ template <QuantType Q, int G, int TT>
 MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx, const float* xs, int64_t K,
                         float* y, int64_t ldy) {
   constexpr int64_t kBlk = 16 * static_cast<int64_t>(quant_block_bytes(QuantFormat{Q, G}));
-  constexpr int kChunks = Q == QuantType::kQ4 ? G / 8 : G / 4;
+  constexpr int kChunks = Q == QuantType::kQ8 ? G / 4 : Q == QuantType::kQ4 ? G / 8 : G / 16;
   __m512 tot[TT], corr[TT];
 #pragma GCC unroll 4
   for (int t = 0; t < TT; ++t) tot[t] = corr[t] = _mm512_setzero_ps();
@@ -53,6 +53,25 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
           const int8_t* xo = xq + t * K + b * G + 8 * k;
           acc0[t] = _mm512_dpbusd_epi32(acc0[t], lo, _mm512_set1_epi32(qt_load_i32(xo)));
           acc1[t] = _mm512_dpbusd_epi32(acc1[t], hi, _mm512_set1_epi32(qt_load_i32(xo + 4)));
+        }
+      }
+    } else if constexpr (Q == QuantType::kQ2) {
+      const __m512i m2 = _mm512_set1_epi8(3);
+#pragma GCC unroll 4
+      for (int k = 0; k < kChunks; ++k) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + 64 * k + MOE_QTILE_PREFETCH), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(c + 64 * k);
+        const __m512i c0 = _mm512_and_si512(v, m2);
+        const __m512i c1 = _mm512_and_si512(_mm512_srli_epi16(v, 2), m2);
+        const __m512i c2 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m2);
+        const __m512i c3 = _mm512_and_si512(_mm512_srli_epi16(v, 6), m2);
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; ++t) {
+          const int8_t* xo = xq + t * K + b * G + 16 * k;
+          acc0[t] = _mm512_dpbusd_epi32(acc0[t], c0, _mm512_set1_epi32(qt_load_i32(xo)));
+          acc1[t] = _mm512_dpbusd_epi32(acc1[t], c1, _mm512_set1_epi32(qt_load_i32(xo + 4)));
+          acc0[t] = _mm512_dpbusd_epi32(acc0[t], c2, _mm512_set1_epi32(qt_load_i32(xo + 8)));
+          acc1[t] = _mm512_dpbusd_epi32(acc1[t], c3, _mm512_set1_epi32(qt_load_i32(xo + 12)));
         }
       }
     } else {
@@ -88,9 +107,9 @@ inline constexpr int kTileTokens = 2;  // 16 ymm: two tokens' accumulators fit, 
 template <QuantType Q, int G, int TT>
 MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx, const float* xs, int64_t K,
                         float* y, int64_t ldy) {
-  static_assert(Q == QuantType::kQ4, "the AVX2 tile kernel serves q4 only");
+  static_assert(Q == QuantType::kQ4 || Q == QuantType::kQ2, "the AVX2 tile kernel serves q4 and q2");
   constexpr int64_t kBlk = 16 * static_cast<int64_t>(quant_block_bytes(QuantFormat{Q, G}));
-  constexpr int kChunks = G / 8;
+  constexpr int kChunks = Q == QuantType::kQ4 ? G / 8 : G / 16;
   __m256 tot[TT][2], corr[TT][2];  // [token][rows 0-7, rows 8-15]
 #pragma GCC unroll 2
   for (int t = 0; t < TT; ++t) tot[t][0] = tot[t][1] = corr[t][0] = corr[t][1] = _mm256_setzero_ps();
@@ -102,8 +121,32 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
     __m256i acc[TT][2];
 #pragma GCC unroll 2
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+    if constexpr (Q == QuantType::kQ2) {
+      const __m256i m2 = _mm256_set1_epi8(3);
+#pragma GCC unroll 4
+      for (int k = 0; k < kChunks; ++k) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + 64 * k + MOE_QTILE_PREFETCH), _MM_HINT_T0);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k + 32 * h));
+          const __m256i c0 = _mm256_and_si256(v, m2), c1 = _mm256_and_si256(_mm256_srli_epi16(v, 2), m2);
+          const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 4), m2);
+          const __m256i c3 = _mm256_and_si256(_mm256_srli_epi16(v, 6), m2);
+#pragma GCC unroll 2
+          for (int t = 0; t < TT; ++t) {
+            const int8_t* xo = xq + t * K + b * G + 16 * k;
+            // |pair| <= 2 * 3 * 127; four pairs summed still fit int16: exact
+            const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_set1_epi32(qt_load_i32(xo))),
+                                                 _mm256_maddubs_epi16(c1, _mm256_set1_epi32(qt_load_i32(xo + 4))));
+            const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_set1_epi32(qt_load_i32(xo + 8))),
+                                                 _mm256_maddubs_epi16(c3, _mm256_set1_epi32(qt_load_i32(xo + 12))));
+            acc[t][h] = _mm256_add_epi32(acc[t][h], _mm256_madd_epi16(_mm256_add_epi16(p01, p23), ones));
+          }
+        }
+      }
+    }
 #pragma GCC unroll 8
-    for (int k = 0; k < kChunks; ++k) {
+    for (int k = 0; Q == QuantType::kQ4 && k < kChunks; ++k) {
       _mm_prefetch(reinterpret_cast<const char*>(c + 64 * k + MOE_QTILE_PREFETCH), _MM_HINT_T0);
       const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k));
       const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k + 32));

@@ -1,4 +1,4 @@
-// The kTile16 layout (kernels/cpu/qtile.h): packing round trips, dequantizing a row, and qlinear /
+// The kTile16 layout (kernels/cpu/qtile.h) of q8, q4 and q2: packing round trips, dequantizing a row, and qlinear /
 // qswiglu over tiled weights against the float64 reference of test_qlinear.cpp, on every SIMD
 // path. The tiled arithmetic is specified exactly (qtile.h), so every ISA's kernel must give the
 // same bits as the scalar kernel, for any T, thread count and position of a row (full run of 16
@@ -25,7 +25,7 @@ namespace {
 using cpu::QIsa;
 using namespace qref;  // NOLINT(google-build-using-namespace): the shared test helpers
 
-constexpr QuantType kTiledTypes[] = {QuantType::kQ8, QuantType::kQ4};
+constexpr QuantType kTiledTypes[] = {QuantType::kQ8, QuantType::kQ4, QuantType::kQ2};
 constexpr int kGroups[] = {16, 32, 64, 128, 256};
 
 std::vector<uint8_t> tiled(const std::vector<uint8_t>& w, QuantFormat f, int64_t N, int64_t K) {
@@ -34,12 +34,12 @@ std::vector<uint8_t> tiled(const std::vector<uint8_t>& w, QuantFormat f, int64_t
   return t;
 }
 
-TEST(QTile, LayoutIsDefinedForQ8AndQ4Only) {
+TEST(QTile, LayoutIsDefinedForQ8Q4AndQ2) {
   for (const int g : kGroups) {
     EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ8, g}));
     EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ4, g}));
+    EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ2, g}));
     EXPECT_FALSE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ3, g}));
-    EXPECT_FALSE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ2, g}));
   }
 }
 
@@ -75,7 +75,7 @@ TEST(QTile, CodePositionsFollowTheDocumentedLayout) {
     const int64_t N = 32, K = 64;
     std::vector<uint8_t> w(static_cast<size_t>(N) * quant_row_bytes(f, K), 0);
     const int r = 5, j = 13;
-    const uint32_t code = t == QuantType::kQ8 ? 0xB7u : 0xBu;
+    const uint32_t code = t == QuantType::kQ8 ? 0xB7u : t == QuantType::kQ4 ? 0xBu : 0x2u;
     std::vector<uint32_t> codes(32, 0);
     codes[j] = code;
     uint8_t* blk = w.data() + (16 + r) * quant_row_bytes(f, K) + quant_block_bytes(f);
@@ -91,8 +91,10 @@ TEST(QTile, CodePositionsFollowTheDocumentedLayout) {
     EXPECT_EQ(z, 0x5678);
     if (t == QuantType::kQ8) {
       EXPECT_EQ(bt[64 + 64 * (j / 4) + 4 * r + j % 4], code);
-    } else {  // chunk 1 (codes 8..15), j = 13 = 8 + 4 + 1: high nibble of byte 4r + 1
+    } else if (t == QuantType::kQ4) {  // chunk 1 (codes 8..15), j = 13 = 8 + 4 + 1: high nibble of byte 4r + 1
       EXPECT_EQ(bt[64 + 64 * 1 + 4 * r + 1], code << 4);
+    } else {  // chunk 0 (codes 0..15), j = 13 = 4 * 3 + 1: bits 6-7 of byte 4r + 1
+      EXPECT_EQ(bt[64 + 4 * r + 1], code << 6);
     }
     size_t nonzero = 0;
     for (const uint8_t b : p) nonzero += b != 0;
@@ -198,8 +200,9 @@ TEST(QTile, TokenRowAndThreadsDoNotChangeBits) {
   const IsaList isas;
   const int64_t K = 1024, N = 16 * 20 + 3;
   const int saved = omp_get_max_threads();
-  for (const QuantFormat f : {QuantFormat{QuantType::kQ8, 64}, QuantFormat{QuantType::kQ4, 64},
-                              QuantFormat{QuantType::kQ8, 32}, QuantFormat{QuantType::kQ4, 256}})
+  for (const QuantFormat f :
+       {QuantFormat{QuantType::kQ8, 64}, QuantFormat{QuantType::kQ4, 64}, QuantFormat{QuantType::kQ8, 32},
+        QuantFormat{QuantType::kQ4, 256}, QuantFormat{QuantType::kQ2, 16}, QuantFormat{QuantType::kQ2, 128}})
     for (const int64_t T : {int64_t{5}, int64_t{6}, int64_t{7}}) {
       const auto w = random_weights(rng, f, N, K);
       const auto p = tiled(w, f, N, K);
