@@ -15,8 +15,10 @@
 
 #include "benchmarks/bench_model.h"
 #include "benchmarks/bench_record.h"
+#include "benchmarks/device_bandwidth.h"
 #include "benchmarks/memory_bandwidth.h"
 #include "benchmarks/model_cost.h"
+#include "runtime/backend/backend_factory.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #include "runtime/engine/generator.h"
@@ -52,6 +54,7 @@ struct Options {
   std::string model_dir;
   bool regenerate = false;
   int threads = 0;
+  std::string device = "cpu";  // cpu, cuda, cuda:N
   int64_t prompt_tokens = 128, decode_tokens = 32, prefill_chunk = 256;
   int reps = 3, warmup = 1;
   int64_t bw_mib = 512;
@@ -131,7 +134,8 @@ int run(const Options& o) {
                            : fs::path(str_cat("/tmp/moe-bench-", shape, o.dtype == "bf16" ? "" : "-" + o.dtype));
   const fs::path out = !o.out.empty() ? fs::path(o.out)
                                       : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
-                                            str_cat("cpu-", shape, "-", o.quant.empty() ? o.dtype : o.quant, ".json");
+                                            str_cat(device_kind(o.device), "-", shape, "-",
+                                                    o.quant.empty() ? o.dtype : o.quant, ".json");
   const GitRevision git = git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);
   const std::string date = utc_now_iso8601();
   const MachineInfo machine = machine_info();
@@ -156,12 +160,15 @@ int run(const Options& o) {
   }
 
   // The backend fixes the OpenMP thread count; the bandwidth passes use the same count.
-  CpuBackend backend(o.threads);
-  const int threads = backend.threads();
+  // --device cuda: the bandwidth is the device's (HBM), measured after the backend made it current.
+  const std::unique_ptr<Backend> backend_owner = make_backend(o.device, o.threads);
+  Backend& backend = *backend_owner;
+  const auto* cpu_backend = dynamic_cast<const CpuBackend*>(&backend);
+  const int threads = cpu_backend != nullptr ? cpu_backend->threads() : 0;
   const size_t bw_bytes = static_cast<size_t>(o.bw_mib) << 20;
   std::fprintf(stderr, "measuring memory bandwidth (%d threads, 2 x %lld MiB) ...\n", threads,
                static_cast<long long>(o.bw_mib));
-  BandwidthResult bw = measure_memory_bandwidth(bw_bytes, threads, o.bw_reps);
+  BandwidthResult bw = measure_bandwidth_for(o.device, bw_bytes, threads, o.bw_reps);
 
   // Load as `moe run` does: map and bind the weights, allocate activations and the KV cache.
   const int64_t capacity = o.prompt_tokens + o.decode_tokens + 1;
@@ -218,7 +225,7 @@ int run(const Options& o) {
 
   // Bandwidth once more after the runs: the machine is shared, keep the best of both phases.
   std::fprintf(stderr, "measuring memory bandwidth again ...\n");
-  const BandwidthResult bw_after = measure_memory_bandwidth(bw_bytes, threads, o.bw_reps);
+  const BandwidthResult bw_after = measure_bandwidth_for(o.device, bw_bytes, threads, o.bw_reps);
   const size_t bw_before_reps = bw.copy_gbs.size();
   bw.copy_gbs.insert(bw.copy_gbs.end(), bw_after.copy_gbs.begin(), bw_after.copy_gbs.end());
   bw.read_gbs.insert(bw.read_gbs.end(), bw_after.read_gbs.begin(), bw_after.read_gbs.end());
@@ -438,6 +445,8 @@ int main(int argc, char** argv) {
                  "Where the model is written, or reused when it already holds this exact model\n"
                  "(default /tmp/moe-bench-<shape>[-<dtype> unless bf16], e.g. /tmp/moe-bench-mixtral-moderate)");
   app.add_flag("--regenerate", o.regenerate, "Write the model even when --model-dir already holds it");
+  app.add_option("--device", o.device, "Backend: cpu, cuda (GPU 0) or cuda:N; with cuda the bound is the GPU's memory")
+      ->capture_default_str();
   app.add_option("--threads,-t", o.threads,
                  "CPU threads for the model and the bandwidth passes (default: all cores, "
                  "or OMP_NUM_THREADS)");

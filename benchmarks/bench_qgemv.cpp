@@ -112,9 +112,10 @@ int main(int argc, char** argv) {
                  "NxK weight shapes to run (repeatable; default 14336x4096 and 4096x14336, Mixtral-8x7B's expert "
                  "projections; 3584x1024 and 1024x3584 are the benchmark model's)");
   std::vector<std::string> format_args;
-  app.add_option("--format", format_args,
-                 "formats to run (repeatable; default q8g64 q8g64/t16 q4g64 q4g64/t16 q4g128 q4g128/t16 q3g64 q2g16 "
-                 "bf16; /t16 = the CPU backend's 16-row tiled layout)");
+  app.add_option(
+      "--format", format_args,
+      "formats to run (repeatable; default q8g64 q8g64/t16 q4g64 q4g64/t16 q4g128 q4g128/t16 q3g64 q2g16 q2g16/t16 "
+      "bf16; /t16 = the CPU backend's 16-row tiled layout)");
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
 
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
   std::printf("read bandwidth (sum over 1 GiB, median of %zu): %.1f GB/s\n\n", bw_all.size(), bw);
 
   if (format_args.empty())
-    format_args = {"q8g64", "q8g64/t16", "q4g64", "q4g64/t16", "q4g128", "q4g128/t16", "q3g64", "q2g16", "bf16"};
+    format_args = {"q8g64",      "q8g64/t16", "q4g64", "q4g64/t16", "q4g128",
+                   "q4g128/t16", "q3g64",     "q2g16", "q2g16/t16", "bf16"};
   std::vector<Case> cases;
   for (const std::string& name : format_args) {
     if (name == "bf16") {

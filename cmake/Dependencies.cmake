@@ -1,6 +1,6 @@
 # Finds every dependency and records what was found; moe_report_dependencies() prints the table
 # at the end of configure. Required: Threads, OpenMP, nlohmann_json, CLI11 (and GTest for tests).
-# Optional, reported: CUDA toolkit (nvcc, cuBLAS), NCCL, MPI, gRPC + Protobuf.
+# Optional, reported: CUDA toolkit (nvcc, cuBLAS), NCCL, MPI, gRPC + Protobuf, liburing.
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3.10 REQUIRED)
@@ -66,6 +66,16 @@ if(MPI_CXX_FOUND)
   _moe_note("MPI" "found" "MPI ${MPI_CXX_VERSION}, ${MPIEXEC_EXECUTABLE}")
 else()
   _moe_note("MPI" "not found" "apt-get install libopenmpi-dev")
+endif()
+
+# ---- liburing (expert reads from NVMe through io_uring; else a pread thread pool) ----------------
+set(MOE_HAVE_LIBURING OFF)
+pkg_check_modules(LIBURING QUIET IMPORTED_TARGET liburing)
+if(LIBURING_FOUND)
+  set(MOE_HAVE_LIBURING ON)
+  _moe_note("uring" "found" "liburing ${LIBURING_VERSION}: expert reads through io_uring")
+else()
+  _moe_note("uring" "not found" "expert reads use a pread thread pool (apt-get install liburing-dev)")
 endif()
 
 # ---- gRPC + Protobuf ------------------------------------------------------------------------------

@@ -16,5 +16,7 @@ Action add_tokenize_command(CLI::App& app);
 Action add_chat_command(CLI::App& app);
 Action add_convert_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
+Action add_plan_command(CLI::App& app);
+Action add_profile_command(CLI::App& app);
 
 }  // namespace moe::cli

@@ -1,9 +1,11 @@
 #include "launch/engine.h"
+#include "launch/offload_options.h"
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 
+#include "runtime/backend/backend_factory.h"
 #include "runtime/core/error.h"
 #include "runtime/io/packed_store.h"
 #include "runtime/quant/quant_cache.h"
@@ -15,7 +17,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
                  "Model directory: config.json, model.safetensors (or a sharded index), tokenizer.json")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd.add_option("--device", o.device, "Compute device: cpu")->capture_default_str();
+  cmd.add_option("--device", o.device, "Compute device: cpu, cuda (GPU 0) or cuda:N")->capture_default_str();
   cmd.add_option("--threads,-t", o.threads, "CPU threads (default: all cores, or OMP_NUM_THREADS)");
   cmd.add_option("--prefill-chunk", o.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
   cmd.add_option("--quant,-q", o.quant,
@@ -23,6 +25,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
                  "attn=q4,experts=q2g16); converted once into the cache ($MOE_CACHE_DIR or ~/.cache/moe)");
   cmd.add_option("--quantizer", o.quantizer, "Quantizer for --quant: hqq or rtn")->capture_default_str();
   cmd.add_flag("!--no-verify", o.verify, "Skip the packed store's checksum check at load");
+  add_offload_options(cmd, o);
 }
 
 QuantizeOptions quantize_options(const std::string& quantizer) {
@@ -65,18 +68,19 @@ void Engine::prepare(int64_t context) {
   transformer = std::make_unique<Transformer>(config(), model->weights(), model->layout(), *backend,
                                               std::min<int64_t>(prefill_chunk, context));
   cache = std::make_unique<KvCache>(*backend, config(), model->layout(), context);
+  prepare_offload(*this);
   load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
-  if (o.device != "cpu")
-    fail("--device ", o.device, ": only the cpu backend exists in this build (the CUDA backend is not written yet)");
+  check_offload_options(o);
   MOE_CHECK(o.prefill_chunk > 0, "--prefill-chunk must be positive");
   const auto t0 = std::chrono::steady_clock::now();
   auto e = std::make_unique<Engine>();
   e->model_dir_for_messages = o.model_dir;
-  e->backend = std::make_unique<CpuBackend>(o.threads);
+  e->backend = make_backend(o.device, o.threads);
   e->prefill_chunk = o.prefill_chunk;
+  e->options = o;
   std::filesystem::path dir = o.model_dir;
   if (!o.quant.empty()) {
     if (PackedStore::is_packed(dir))
@@ -98,7 +102,10 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
     if (converted) std::fprintf(stderr, "\nquantized into %s\n", dir.string().c_str());
   }
   e->loaded_from = dir.string();
-  e->model = Model::load(dir, *e->backend, nullptr, o.verify);
+  // With offloading on, the routed experts stay in the file: the tiers read them into their
+  // slots within the budget (the backend never copies them).
+  e->model = Model::load(dir, *e->backend, nullptr, o.verify,
+                         o.host_mem.empty() ? ExpertBinding::kResident : ExpertBinding::kMapped);
   const ModelConfig& c = e->model->config();
   if (std::filesystem::exists(dir / "tokenizer.json")) {
     e->tokenizer = Tokenizer::load(dir);
@@ -133,9 +140,11 @@ void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, con
                "stop      %s after %zu new tokens\n",
                static_cast<long long>(r.decode_steps), r.decode_seconds, r.decode_tokens_per_second(),
                r.stop_reason.c_str(), r.tokens.size());
-  if (e.backend->realigned_weights() > 0)
+  print_offload_stats(out, e);
+  const auto* cpu = dynamic_cast<const CpuBackend*>(e.backend.get());
+  if (cpu != nullptr && cpu->realigned_weights() > 0)
     std::fprintf(out, "note      %lld tensors were misaligned in the file and copied to aligned memory\n",
-                 static_cast<long long>(e.backend->realigned_weights()));
+                 static_cast<long long>(cpu->realigned_weights()));
 }
 
 }  // namespace moe::cli

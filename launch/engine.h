@@ -15,6 +15,7 @@
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/transformer.h"
 #include "runtime/model/model.h"
+#include "runtime/offload/expert_offload.h"
 #include "runtime/quant/convert.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -28,7 +29,19 @@ struct EngineOptions {
   std::string quant;              // a recipe: quantize a Hugging Face directory on load (cached)
   std::string quantizer = "hqq";  // rtn | hqq
   bool verify = true;             // check packed-store checksums at load
+  // Expert offloading (docs/offloading.md): on when host_mem is set.
+  std::string host_mem;    // --host-mem: RAM budget (dense + KV + workspace + expert slots), or "auto"
+  std::string gpu_mem;     // --gpu-mem: VRAM budget (GPU runs; refused on the CPU backend)
+  OffloadOptions offload;  // --cache-policy, --miss-policy, --prefetch-depth, --expert-reader
+  std::string miss_policy = "fetch";
+  std::string expert_reader = "auto";
+  std::string offload_stats_file;  // --offload-stats: per-step metrics as JSON lines
+  std::string placement_file;      // --placement: static placement from `moe profile`
 };
+
+// Registers --host-mem, --gpu-mem, --cache-policy, --miss-policy, --prefetch-depth,
+// --expert-reader, --offload-stats, --placement (part of add_engine_options).
+void add_offload_options(CLI::App& cmd, EngineOptions& o);
 
 // Registers --model, --device, --threads, --prefill-chunk, --quant, --quantizer, --no-verify.
 void add_engine_options(CLI::App& cmd, EngineOptions& o);
@@ -36,7 +49,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o);
 void add_sampling_options(CLI::App& cmd, SamplingParams& p);
 
 struct Engine {
-  std::unique_ptr<CpuBackend> backend;
+  std::unique_ptr<Backend> backend;  // --device: CpuBackend or CudaBackend (runtime/backend/backend_factory.h)
   std::unique_ptr<Model> model;
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCache> cache;
@@ -45,6 +58,8 @@ struct Engine {
   std::string model_dir_for_messages;
   std::string loaded_from;  // the directory actually loaded (the cache entry under --quant)
   int64_t prefill_chunk = 256;
+  EngineOptions options;                   // as loaded (offloading is set up by prepare())
+  std::unique_ptr<ExpertOffload> offload;  // when --host-mem is given
 
   const ModelConfig& config() const { return model->config(); }
   // Allocates the forward pass's activations and a KV cache of `context` positions. Meant to be

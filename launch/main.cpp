@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   add(moe::cli::add_chat_command);
   add(moe::cli::add_tokenize_command);
   add(moe::cli::add_eval_command);
+  add(moe::cli::add_plan_command);
+  add(moe::cli::add_profile_command);
   add(moe::cli::add_make_tiny_command);
   add(moe::cli::add_convert_command);
   add(moe::cli::add_devices_command);

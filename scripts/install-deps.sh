@@ -13,6 +13,7 @@ packages=(
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode properties, lookahead)
   libutf8proc-dev      # tokenizer Unicode normalisation (NFC, NFKC)
   libxxhash-dev        # packed-store checksums (XXH3-64)
+  liburing-dev         # expert reads from NVMe through io_uring (optional: pread fallback)
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin                                            # MPI communicator, mpirun
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc # coordinator service

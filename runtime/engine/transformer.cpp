@@ -42,6 +42,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     expert_rows_[e].reserve(static_cast<size_t>(m));
     expert_scales_[e].reserve(static_cast<size_t>(m));
   }
+  used_experts_.reserve(static_cast<size_t>(c_.num_experts));
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
@@ -83,10 +84,13 @@ void Transformer::embed(std::span<const int32_t> tokens) {
 void Transformer::run_layers(int64_t n, KvCache& cache) {
   MOE_CHECK(cache.length() + n <= cache.capacity(), "KV cache full: ", cache.length(), " + ", n,
             " positions exceed its capacity of ", cache.capacity());
+  if (provider_) provider_->begin_step(n);
   for (size_t i = 0; i < w_.layers.size(); ++i) {
     attention_block(w_.layers[i], static_cast<int64_t>(i), n, cache);
     ffn_block(w_.layers[i], n);
+    if (provider_) provider_->end_layer(w_.layers[i].index, x_.first_rows(n));
   }
+  if (provider_) provider_->end_step();
   cache.advance(n);
   counters_.tokens += static_cast<uint64_t>(n);
 }
@@ -126,7 +130,7 @@ void Transformer::ffn_block(const LayerWeights& w, int64_t n) {
   Tensor x = x_.first_rows(n), xn = xn_.first_rows(n), out = ffn_out_.first_rows(n);
   b_.rms_norm(x, w.ffn_norm, c_.rms_norm_eps, xn);
   if (w.is_moe) {
-    moe_experts(w.moe, xn, out, n);
+    moe_experts(w, xn, out, n);
   } else {
     b_.swiglu_mlp(xn, w.dense, out);
   }
@@ -137,7 +141,8 @@ void Transformer::ffn_block(const LayerWeights& w, int64_t n) {
 // out = sum over each token's top-k experts of weight * expert(xn) (+ the gated shared expert).
 // Tokens are grouped per expert so each expert's weights are read once per call; experts run
 // in ascending index order, as transformers accumulates them.
-void Transformer::moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out, int64_t n) {
+void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tensor& out, int64_t n) {
+  const MoeWeights& w = layer.moe;
   const int64_t top_k = c_.experts_per_token;
   Tensor logits = router_logits_.first_rows(n);
   b_.linear(xn, w.router, Tensor{}, logits);
@@ -157,6 +162,13 @@ void Transformer::moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out
       expert_scales_[e].push_back(route_weights_[a]);
     }
 
+  if (provider_) {
+    used_experts_.clear();
+    for (size_t e = 0; e < expert_rows_.size(); ++e)
+      if (!expert_rows_[e].empty()) used_experts_.push_back(static_cast<int32_t>(e));
+    provider_->begin_layer(layer.index, used_experts_);
+  }
+
   b_.fill_zero(out);
   for (size_t e = 0; e < expert_rows_.size(); ++e) {
     const std::vector<int32_t>& rows = expert_rows_[e];
@@ -164,7 +176,13 @@ void Transformer::moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out
     const int64_t m = static_cast<int64_t>(rows.size());
     Tensor in = expert_in_.first_rows(m), y = expert_out_.first_rows(m);
     b_.gather_rows(xn, rows, in);
-    b_.swiglu_mlp(in, w.experts[e], y);
+    if (provider_) {
+      const MlpWeights weights = provider_->acquire(layer.index, static_cast<int32_t>(e));
+      b_.swiglu_mlp(in, weights, y);
+      provider_->release(layer.index, static_cast<int32_t>(e));
+    } else {
+      b_.swiglu_mlp(in, w.experts[e], y);
+    }
     b_.scatter_add_rows(y, rows, expert_scales_[e], out);
     ++counters_.expert_calls;
     counters_.routed_tokens += static_cast<uint64_t>(m);

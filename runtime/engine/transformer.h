@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/backend/backend.h"
+#include "runtime/engine/expert_provider.h"
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/parallel_layout.h"
 #include "runtime/model/config.h"
@@ -50,11 +51,14 @@ class Transformer {
 
   const ForwardCounters& counters() const { return counters_; }
 
+  // Routed experts come from `p` (not owned; null: ModelWeights' resident experts, the default).
+  void set_expert_provider(ExpertProvider* p) { provider_ = p; }
+
  private:
   void check_token_ids(std::span<const int32_t> tokens) const;
   void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache);
   void ffn_block(const LayerWeights& w, int64_t n);
-  void moe_experts(const MoeWeights& w, const Tensor& xn, Tensor& out, int64_t n);
+  void moe_experts(const LayerWeights& layer, const Tensor& xn, Tensor& out, int64_t n);
 
   const ModelConfig& c_;
   const ModelWeights& w_;
@@ -64,6 +68,7 @@ class Transformer {
   int64_t heads_, kv_heads_;  // this rank's share
   float attn_scale_;
   ForwardCounters counters_;
+  ExpertProvider* provider_ = nullptr;
 
   // Activations, (max_tokens, width) each.
   Tensor ids_;                      // (M) I32
@@ -78,6 +83,7 @@ class Transformer {
   std::vector<float> route_weights_;
   std::vector<std::vector<int32_t>> expert_rows_;
   std::vector<std::vector<float>> expert_scales_;
+  std::vector<int32_t> used_experts_;  // this layer's routed experts, ascending (provider only)
 };
 
 }  // namespace moe

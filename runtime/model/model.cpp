@@ -3,7 +3,7 @@
 namespace moe {
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& backend, const ParallelLayout* layout,
-                                   bool verify) {
+                                   bool verify, ExpertBinding experts) {
   ModelConfig config;
   std::unique_ptr<WeightSource> source;
   if (PackedStore::is_packed(dir)) {
@@ -16,7 +16,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& ba
   }
   const ParallelLayout chosen = layout ? *layout : ParallelLayout::single(config.num_layers);
   std::unique_ptr<Model> m(new Model(std::move(config), std::move(source), chosen));
-  m->weights_ = bind_weights(m->config_, *m->source_, m->layout_, backend);
+  m->weights_ = bind_weights(m->config_, *m->source_, m->layout_, backend, experts);
   return m;
 }
 

@@ -18,8 +18,11 @@ class Model {
   // `moe convert` (manifest.json; checksums verified when `verify`), checks and binds every
   // tensor for `layout` (all layers on one process when null). Throws moe::Error with the file,
   // tensor and problem for anything malformed. Not movable: weights point into mapped files.
+  // `experts`: ExpertBinding::kMapped when the offloading tiers serve the routed experts
+  // (bind_weights).
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, Backend& backend,
-                                     const ParallelLayout* layout = nullptr, bool verify = true);
+                                     const ParallelLayout* layout = nullptr, bool verify = true,
+                                     ExpertBinding experts = ExpertBinding::kResident);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }

@@ -22,6 +22,10 @@ class Binder {
     return bind_view(ckpt_.tensor(name), std::move(expect), why);
   }
 
+  // While set, bind() checks tensors but aliases their mapped bytes instead of calling the
+  // backend (ExpertBinding::kMapped).
+  void set_mapped_only(bool on) { mapped_only_ = on; }
+
   Tensor bind_optional(const std::string& name, std::vector<int64_t> expect, const char* why) {
     return ckpt_.contains(name) ? bind_view(ckpt_.tensor(name), std::move(expect), why) : Tensor{};
   }
@@ -37,13 +41,26 @@ class Binder {
       fail(v.file, ": tensor '", v.name, "' has dtype ", dtype_name(v.dtype),
            "; only F32, F16 and BF16 weights (or our quantized formats) are supported");
     bytes_ += v.nbytes;
+    if (mapped_only_) return mapped(v);
     return backend_.load_weight(v);
+  }
+
+  static Tensor mapped(const TensorView& v) {
+    Tensor t;
+    t.data = const_cast<void*>(v.data);  // read-only by contract
+    t.dtype = v.dtype;
+    t.quant = v.quant;
+    t.device = Device::kCpu;
+    t.rank = static_cast<int>(v.shape.size());
+    for (size_t i = 0; i < v.shape.size(); ++i) t.shape[i] = v.shape[i];
+    return t;
   }
 
   const ModelConfig& c_;
   const WeightSource& ckpt_;
   Backend& backend_;
   uint64_t bytes_ = 0;
+  bool mapped_only_ = false;
 };
 
 AttentionWeights bind_attention(Binder& b, const ModelConfig& c, const std::string& p) {
@@ -108,15 +125,17 @@ std::vector<MlpWeights> bind_experts(Binder& b, const ModelConfig& c, const std:
   return experts;
 }
 
-MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, ExpertForm& form,
-                    uint64_t& expert_bytes) {
+MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, ExpertForm& form, uint64_t& expert_bytes,
+                    ExpertBinding binding) {
   // The Hub names of the arch (e.g. Mixtral's block_sparse_moe), or transformers 5's `mlp`.
   std::string block = str_cat(layer, c.arch->moe_block, ".");
   if (!b.has(block + "gate.weight") && b.has(layer + "mlp.gate.weight")) block = layer + "mlp.";
   MoeWeights m;
   m.router = b.bind(block + "gate.weight", {c.num_experts, c.hidden_size}, "num_experts, hidden_size");
   const uint64_t before = b.bytes();
+  b.set_mapped_only(binding == ExpertBinding::kMapped);
   m.experts = bind_experts(b, c, block, form);
+  b.set_mapped_only(false);
   expert_bytes += b.bytes() - before;
   if (c.arch->shared_expert) {
     m.shared = bind_mlp(b, block + "shared_expert.", c.hidden_size, c.shared_intermediate,
@@ -129,7 +148,7 @@ MoeWeights bind_moe(Binder& b, const ModelConfig& c, const std::string& layer, E
 }  // namespace
 
 ModelWeights bind_weights(const ModelConfig& c, const WeightSource& ckpt, const ParallelLayout& layout,
-                          Backend& backend) {
+                          Backend& backend, ExpertBinding experts) {
   MOE_CHECK(layout.tp_size() == 1, "bind_weights: tensor-parallel sharding (tp size ", layout.tp_size(),
             ") is not implemented yet; run with tp size 1");
   MOE_CHECK(layout.num_layers() == c.num_layers, c.source.string(), ": the model has ", c.num_layers,
@@ -157,7 +176,7 @@ ModelWeights bind_weights(const ModelConfig& c, const WeightSource& ckpt, const 
     L.attn = bind_attention(b, c, p);
     L.is_moe = c.layer_is_moe[static_cast<size_t>(i)];
     if (L.is_moe) {
-      L.moe = bind_moe(b, c, p, w.expert_form, w.expert_bytes);
+      L.moe = bind_moe(b, c, p, w.expert_form, w.expert_bytes, experts);
     } else {
       L.dense = bind_mlp(b, p + "mlp.", h, c.dense_intermediate, "intermediate_size (dense layer), hidden_size");
     }

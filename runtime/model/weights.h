@@ -60,7 +60,14 @@ struct ModelWeights {
 // Quantized tensors (from a packed store) are accepted wherever a weight matrix is.
 // Accepts routed experts both per expert (`...experts.E.w1.weight`, `...experts.E.gate_proj.weight`)
 // and fused (`...mlp.experts.gate_up_proj` (E, 2I, H) gate rows first, `...mlp.experts.down_proj` (E, H, I)).
+//
+// `experts`: kResident hands every routed expert to the backend (load_weight) like any other
+// weight. kMapped leaves them where the source mapped them: MlpWeights that alias the file's
+// bytes in the stored layout (host memory, Device::kCpu), checked like the rest but never copied
+// or rearranged, for runs whose experts are served by the offloading tiers (runtime/offload)
+// within a memory budget. They stay usable by the CPU backend's ops, not by a device backend.
+enum class ExpertBinding : uint8_t { kResident, kMapped };
 ModelWeights bind_weights(const ModelConfig& config, const WeightSource& source, const ParallelLayout& layout,
-                          Backend& backend);
+                          Backend& backend, ExpertBinding experts = ExpertBinding::kResident);
 
 }  // namespace moe

@@ -1,0 +1,260 @@
+// The CUDA backend: construction, memory, copies, host waits and graph pieces. Ops are in
+// cuda_backend_ops.cpp.
+#include "runtime/backend/cuda_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/quant_repack.cuh"
+#include "runtime/backend/cuda_backend_impl.h"
+#include "runtime/core/error.h"
+
+namespace moe {
+namespace {
+
+constexpr size_t kRingBytes = size_t{8} << 20;
+
+bool graphs_from_env(bool dflt) {
+  const char* v = std::getenv("MOE_CUDA_GRAPHS");
+  if (v == nullptr) return dflt;
+  return std::strcmp(v, "0") != 0;
+}
+
+cuda::QFormat qformat_of(QuantType t) {
+  switch (t) {
+    case QuantType::kQ8: return cuda::QFormat::kQ8;
+    case QuantType::kQ4: return cuda::QFormat::kQ4;
+    case QuantType::kQ3: return cuda::QFormat::kQ3;
+    case QuantType::kQ2: return cuda::QFormat::kQ2;
+  }
+  return cuda::QFormat::kNone;
+}
+
+}  // namespace
+
+cuda::Elem elem_of(DType t, const char* op, const char* what) {
+  switch (t) {
+    case DType::kF32: return cuda::Elem::kF32;
+    case DType::kF16: return cuda::Elem::kF16;
+    case DType::kBF16: return cuda::Elem::kBF16;
+    case DType::kF64:
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kF8E4M3:
+    case DType::kF8E5M2:
+    case DType::kF8E8M0:
+    case DType::kF4: break;
+  }
+  fail("cuda backend: ", op, ": ", what, " has dtype ", dtype_name(t),
+       "; the CUDA backend computes over F32, F16, BF16", " and the quantized formats");
+}
+
+cuda::WeightOperand weight_operand(const Tensor& w, const char* op, const char* what) {
+  MOE_CHECK(w.device == Device::kCuda, "cuda backend: ", op, ": ", what, " ", shape_str(w),
+            " is not in device memory (load it with load_weight)");
+  cuda::WeightOperand o;
+  o.data = w.data;
+  o.k = w.rank == 0 ? 1 : w.dim(w.rank - 1);
+  o.n = o.k == 0 ? 0 : w.numel() / o.k;
+  if (w.quant) {
+    o.q = qformat_of(w.quant->type);
+    o.group = w.quant->group_size;
+  } else {
+    o.elem = elem_of(w.dtype, op, what);
+  }
+  return o;
+}
+
+cuda::BiasOperand bias_operand(const Tensor& b) {
+  cuda::BiasOperand o;
+  if (b.empty()) return o;
+  o.data = b.data;
+  o.elem = elem_of(b.dtype, "linear", "bias");
+  return o;
+}
+
+CudaBackend::Impl::Impl(const CudaBackendOptions& o)
+    : options(o), props(cuda::select_device(o.device)), ring(kRingBytes), graphs(stream.get()) {
+  options.graphs = graphs_from_env(o.graphs);
+}
+
+void CudaBackend::Impl::begin_op(int64_t rows) {
+  if (graphs.capturing()) {
+    if (rows != 1) {
+      flush_capture();
+      piece_eager = true;
+    }
+    return;
+  }
+  if (options.graphs && rows == 1 && !piece_eager) {
+    graphs.begin();
+    return;
+  }
+  if (rows != 1) piece_eager = true;
+}
+
+void CudaBackend::Impl::flush_capture() {
+  if (graphs.capturing()) graphs.end_and_launch(piece, stats);
+}
+
+void CudaBackend::Impl::host_wait(bool end_of_step) {
+  const bool captured = graphs.capturing();
+  flush_capture();
+  if (!captured) ++stats.eager_pieces;
+  stream.synchronize();
+  ring_used = 0;
+  piece = end_of_step ? 0 : piece + 1;
+  piece_eager = false;
+}
+
+void* CudaBackend::Impl::ring_alloc(size_t bytes) {
+  const size_t need = (bytes + 15) / 16 * 16;
+  MOE_CHECK(need <= ring.size(), "cuda backend: ", bytes, " bytes of host arguments exceed the ", ring.size(),
+            "-byte ring");
+  if (ring_used + need > ring.size()) {  // everything queued may still read the ring: wait for it
+    flush_capture();
+    stream.synchronize();
+    ring_used = 0;
+    piece_eager = true;  // the graph slots no longer line up with this step's pieces
+    ++stats.forced_syncs;
+  }
+  void* p = static_cast<char*>(ring.get()) + ring_used;
+  ring_used += need;
+  return p;
+}
+
+float* CudaBackend::Impl::work_floats(int64_t floats) {
+  const size_t bytes = static_cast<size_t>(floats < 1 ? 1 : floats) * sizeof(float);
+  if (bytes > work.size()) {
+    flush_capture();
+    piece_eager = true;
+    work.reserve(bytes);
+  }
+  return static_cast<float*>(work.get());
+}
+
+CudaBackend::CudaBackend(const CudaBackendOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+CudaBackend::~CudaBackend() {
+  // Work still queued may read memory about to be freed; errors are ignored (a destructor must
+  // not throw, and a failed stream has nothing left to wait for).
+  if (impl_ && !impl_->graphs.capturing()) cudaStreamSynchronize(impl_->s());
+}
+
+std::string CudaBackend::name() const {
+  const cuda::DeviceProps& p = impl_->props;
+  const auto tenths_gib = static_cast<long long>(static_cast<double>(p.total_memory) / double(1 << 30) * 10 + 0.5);
+  return str_cat("cuda:", p.index, " (", p.name, ", sm_", p.major, p.minor, ", ", p.multiprocessors, " SMs, ",
+                 tenths_gib / 10, ".", tenths_gib % 10, " GiB", impl_->options.graphs ? ", graphs" : ", no graphs",
+                 ")");
+}
+
+CudaBackendStats CudaBackend::stats() const {
+  CudaBackendStats s = impl_->stats;
+  s.device_bytes = impl_->pool.bytes_used();
+  return s;
+}
+
+int CudaBackend::device_index() const {
+  return impl_->props.index;
+}
+
+double CudaBackend::peak_bandwidth_gbs() const {
+  return impl_->props.peak_bandwidth_gbs();
+}
+
+int cuda_device_count() {
+  return cuda::device_count();
+}
+
+Tensor CudaBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
+  Tensor t(nullptr, dtype, Device::kCuda, shape);
+  t.data = impl_->pool.allocate(t.nbytes());
+  return t;
+}
+
+Tensor CudaBackend::load_weight(const TensorView& w) {
+  Tensor t;
+  t.dtype = w.dtype;
+  t.quant = w.quant;
+  t.device = Device::kCuda;
+  MOE_CHECK(w.shape.size() <= t.shape.size(), w.file, ": tensor '", w.name, "' has rank ", w.shape.size());
+  t.rank = static_cast<int>(w.shape.size());
+  for (size_t i = 0; i < w.shape.size(); ++i) t.shape[i] = w.shape[i];
+  MOE_CHECK(t.nbytes() == w.nbytes, w.file, ": tensor '", w.name, "': ", w.nbytes, " bytes for shape ", shape_str(t));
+  Impl& m = *impl_;
+  m.flush_capture();
+  t.data = m.pool.allocate(w.nbytes);
+  if (w.nbytes == 0) return t;
+  if (!w.quant) {
+    MOE_CUDA_CHECK(cudaMemcpy(t.data, w.data, w.nbytes, cudaMemcpyHostToDevice));
+    return t;
+  }
+  const int64_t K = t.dim(t.rank - 1);
+  MOE_CHECK(K % w.quant->group_size == 0, w.file, ": tensor '", w.name, "': row length ", K,
+            " is not a multiple of the group size ", w.quant->group_size);
+  m.upload.reserve(w.nbytes);
+  MOE_CUDA_CHECK(cudaMemcpy(m.upload.get(), w.data, w.nbytes, cudaMemcpyHostToDevice));
+  cuda::repack_quantized(m.upload.get(), t.data, t.numel() / K, K, qformat_of(w.quant->type), w.quant->group_size,
+                         m.s());
+  m.stream.synchronize();  // the staging buffer is reused by the next weight
+  return t;
+}
+
+Tensor CudaBackend::adopt_weight_in_place(Tensor w) {
+  if (!w.quant) return w;
+  MOE_CHECK(w.device == Device::kCuda, "cuda backend: adopt_weight_in_place needs a weight in device memory, got ",
+            shape_str(w), " on the host");
+  Impl& m = *impl_;
+  m.flush_capture();
+  const uint64_t bytes = w.nbytes();
+  m.upload.reserve(bytes);
+  MOE_CUDA_CHECK(cudaMemcpyAsync(m.upload.get(), w.data, bytes, cudaMemcpyDeviceToDevice, m.s()));
+  const int64_t K = w.dim(w.rank - 1);
+  cuda::repack_quantized(m.upload.get(), w.data, w.numel() / K, K, qformat_of(w.quant->type), w.quant->group_size,
+                         m.s());
+  m.stream.synchronize();
+  return w;
+}
+
+void CudaBackend::copy_from_host(const void* src, uint64_t bytes, Tensor& dst) {
+  MOE_CHECK(bytes <= dst.nbytes(), "cuda backend: copy of ", bytes, " bytes into ", dst.nbytes());
+  Impl& m = *impl_;
+  if (bytes <= (64u << 10)) {  // small (token ids): through the ring, so it can sit in a graph
+    void* staged = m.ring_alloc(bytes);
+    std::memcpy(staged, src, bytes);
+    MOE_CUDA_CHECK(cudaMemcpyAsync(dst.data, staged, bytes, cudaMemcpyHostToDevice, m.s()));
+    return;
+  }
+  m.flush_capture();
+  m.piece_eager = true;
+  MOE_CUDA_CHECK(cudaMemcpyAsync(dst.data, src, bytes, cudaMemcpyHostToDevice, m.s()));
+  m.stream.synchronize();  // src is pageable and the caller may reuse it on return
+}
+
+void CudaBackend::copy_to_host(const Tensor& src, void* dst, uint64_t bytes) {
+  MOE_CHECK(bytes <= src.nbytes(), "cuda backend: copy of ", bytes, " bytes from ", src.nbytes());
+  Impl& m = *impl_;
+  if (m.readback.size() < bytes) {
+    m.flush_capture();
+    m.piece_eager = true;
+    m.stream.synchronize();
+    m.readback = cuda::PinnedBuffer(bytes);
+  }
+  MOE_CUDA_CHECK(cudaMemcpyAsync(m.readback.get(), src.data, bytes, cudaMemcpyDeviceToHost, m.s()));
+  m.host_wait(/*end_of_step=*/true);
+  std::memcpy(dst, m.readback.get(), bytes);
+}
+
+void CudaBackend::synchronize() {
+  impl_->host_wait(/*end_of_step=*/false);
+}
+
+}  // namespace moe

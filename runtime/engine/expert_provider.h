@@ -1,0 +1,35 @@
+// Where the forward pass gets a routed expert's weights when the experts are not all resident
+// (runtime/offload: the RAM tier over the packed store on NVMe; later the VRAM tier). Without a
+// provider the Transformer uses ModelWeights' experts directly, exactly as before.
+//
+// The forward pass calls, per step: begin_step; per MoE layer: begin_layer with the experts the
+// router chose (ascending), then acquire/release around each expert's SwiGLU, in that order;
+// end_layer after every layer (MoE or not) with the residual stream, which is where speculative
+// prefetch looks ahead; end_step. Layer numbers are global. All calls come from the thread that
+// runs the forward pass.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "runtime/backend/backend.h"
+
+namespace moe {
+
+class ExpertProvider {
+ public:
+  virtual ~ExpertProvider() = default;
+  virtual void begin_step(int64_t n_tokens) = 0;
+  // The router of `layer` chose `experts` (distinct, ascending); loads may start now.
+  virtual void begin_layer(int64_t layer, std::span<const int32_t> experts) = 0;
+  // The expert's weights, ready for the backend's ops; waits for its load if it must. Valid
+  // until release(). Throws moe::Error (naming the file, expert, offset and bytes) when the load
+  // failed.
+  virtual MlpWeights acquire(int64_t layer, int32_t expert) = 0;
+  virtual void release(int64_t layer, int32_t expert) = 0;
+  // After `layer`: hidden (n_tokens, H) is the residual stream entering the next layer.
+  virtual void end_layer(int64_t layer, const Tensor& hidden) = 0;
+  virtual void end_step() = 0;
+};
+
+}  // namespace moe

@@ -1,0 +1,52 @@
+// Per-step metrics of the expert tiers (a step = one forward call: a prefill chunk or one
+// decoded token), counted on the hot path, printed and written at the end of a run.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "runtime/offload/prefetcher.h"
+
+namespace moe {
+
+struct OffloadStepStats {
+  int64_t tokens = 0;
+  uint64_t used = 0;           // (layer, expert) pairs computed
+  uint64_t hits = 0;           // already in the RAM tier, or on its way, when the router chose it
+  uint64_t misses = 0;         // needed a demand read
+  uint64_t prefetch_hits = 0;  // hits whose load a prefetch started
+  uint64_t streamed = 0;       // misses computed from a staging slot without caching (--miss-policy cpu/auto)
+  uint64_t evictions = 0;
+  uint64_t prefetch_reads = 0;   // loads a prefetch started
+  uint64_t bytes_nvme = 0;       // read from the packed store (the drive)
+  uint64_t bytes_ram = 0;        // expert bytes the computation read from RAM slots
+  PrefetchCounts prefetch;       // recall and precision of this step's predictions
+  double seconds = 0;            // the step, from begin_step to end_step
+  double wait_seconds = 0;       // the forward pass waiting for expert reads
+  double speculate_seconds = 0;  // speculative routing and issuing prefetches
+  double adopt_seconds = 0;      // backend layout rewrites of loaded experts
+
+  OffloadStepStats& operator+=(const OffloadStepStats& o);
+  double hit_rate() const { return used ? static_cast<double>(hits) / static_cast<double>(used) : 0; }
+};
+
+class OffloadStats {
+ public:
+  void reserve(size_t steps) { steps_.reserve(steps); }
+  void add(const OffloadStepStats& s) { steps_.push_back(s); }
+  const std::vector<OffloadStepStats>& steps() const { return steps_; }
+  // Sum over steps [begin, end) (all by default).
+  OffloadStepStats total(size_t begin = 0, size_t end = SIZE_MAX) const;
+  // A few lines for the stats block: hit rate, recall/precision, bytes per tier per token, time per phase.
+  std::string summary(const std::string& indent = "") const;
+  // One JSON object per step (JSON lines) plus a final {"total": ...} line. Throws moe::Error
+  // naming the file when it cannot be written.
+  void write_jsonl(const std::filesystem::path& path) const;
+
+ private:
+  std::vector<OffloadStepStats> steps_;
+};
+
+}  // namespace moe
