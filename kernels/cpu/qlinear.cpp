@@ -103,6 +103,8 @@ inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<Q
 inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
                                       &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
                                       &tile_dot<QuantType::kQ2, 256>};
+inline constexpr TileFn kTileQ3[5] = {nullptr, &tile_dot<QuantType::kQ3, 32>, &tile_dot<QuantType::kQ3, 64>,
+                                      &tile_dot<QuantType::kQ3, 128>, &tile_dot<QuantType::kQ3, 256>};
 }  // namespace int512
 #pragma GCC pop_options
 
@@ -409,7 +411,7 @@ TileFn tile_kernel_for(QIsa isa, QuantFormat f) {
       case QuantType::kQ8: return int512::kTileQ8[gi];
       case QuantType::kQ4: return int512::kTileQ4[gi];
       case QuantType::kQ2: return int512::kTileQ2[gi];
-      case QuantType::kQ3: return nullptr;
+      case QuantType::kQ3: return int512::kTileQ3[gi];
     }
   }
   if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) {

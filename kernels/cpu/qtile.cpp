@@ -15,15 +15,16 @@
 namespace moe::cpu {
 namespace {
 
-// Code j of a block's packed codes in the block layout (q8, q4 or q2; quant_format.h).
+// Code j of a block's packed codes in the block layout (quant_format.h).
 inline uint32_t row_code(const uint8_t* codes, QuantType t, int g, int j) {
   switch (t) {
     case QuantType::kQ8: return codes[j];
     case QuantType::kQ4: return (static_cast<uint32_t>(codes[j % (g / 2)]) >> (4 * (j / (g / 2)))) & 15u;
     case QuantType::kQ2: return (static_cast<uint32_t>(codes[j % (g / 4)]) >> (2 * (j / (g / 4)))) & 3u;
-    case QuantType::kQ3: break;
+    case QuantType::kQ3:
+      return ((static_cast<uint32_t>(codes[j % (g / 4)]) >> (2 * (j / (g / 4)))) & 3u) |
+             (((static_cast<uint32_t>(codes[g / 4 + j / 8]) >> (j % 8)) & 1u) << 2);
   }
-  assert(false && "kTile16 has no q3 layout");
   return 0;
 }
 inline void set_row_code(uint8_t* codes, QuantType t, int g, int j, uint32_t c) {
@@ -35,16 +36,14 @@ inline void set_row_code(uint8_t* codes, QuantType t, int g, int j, uint32_t c) 
     case QuantType::kQ2:
       codes[j % (g / 4)] = static_cast<uint8_t>(codes[j % (g / 4)] | (c << (2 * (j / (g / 4)))));
       return;
-    case QuantType::kQ3: break;
+    case QuantType::kQ3:
+      codes[j % (g / 4)] = static_cast<uint8_t>(codes[j % (g / 4)] | ((c & 3u) << (2 * (j / (g / 4)))));
+      codes[g / 4 + j / 8] = static_cast<uint8_t>(codes[g / 4 + j / 8] | (((c >> 2) & 1u) << (j % 8)));
+      return;
   }
-  assert(false && "kTile16 has no q3 layout");
 }
 
-inline uint32_t code_mask(QuantType t) {
-  return (1u << quant_bits(t)) - 1;
-}
-
-// Where code j of tile row r sits in a block tile's code area: byte offset and shift.
+// Where code j of tile row r sits in a block tile's code area (q8, q4, q2): byte and shift.
 inline void tile_code_pos(QuantType t, int r, int j, int& byte, int& shift) {
   switch (t) {
     case QuantType::kQ8:
@@ -57,15 +56,31 @@ inline void tile_code_pos(QuantType t, int r, int j, int& byte, int& shift) {
       shift = k < 4 ? 0 : 4;
       return;
     }
+    case QuantType::kQ3:  // its low two bits: laid out as q2
     case QuantType::kQ2: {
       const int k = j % 16;
       byte = 64 * (j / 16) + 4 * r + k % 4;
       shift = 2 * (k / 4);
       return;
     }
-    case QuantType::kQ3: break;
   }
-  assert(false && "kTile16 has no q3 layout");
+}
+
+// Code j of tile row r, read from a block tile's code area (g: group size).
+inline uint32_t tile_code(const uint8_t* c, QuantType t, int g, int r, int j) {
+  int byte = 0, shift = 0;
+  tile_code_pos(t, r, j, byte, shift);
+  switch (t) {
+    case QuantType::kQ8: return c[byte];
+    case QuantType::kQ4: return (c[byte] >> shift) & 15u;
+    case QuantType::kQ2: return (c[byte] >> shift) & 3u;
+    case QuantType::kQ3: {  // high bit plane after the 4g bytes of low bits
+      const int k = j % 32;
+      const uint32_t hi = (c[4 * g + 64 * (j / 32) + 4 * r + k % 4] >> (k / 4)) & 1u;
+      return ((c[byte] >> shift) & 3u) | hi << 2;
+    }
+  }
+  return 0;
 }
 
 // One run of 16 rows: block layout (rows, row_bytes apart) -> tile (contiguous). Each row's codes
@@ -84,8 +99,8 @@ void pack_run(const uint8_t* rows, QuantFormat f, int64_t nb, size_t row_bytes, 
       uint8_t* o = out + 64 + 4 * r;
       if (f.type == QuantType::kQ8) {
         for (int c = 0; c < g / 4; ++c) std::memcpy(o + 64 * c, blk + 4 + 4 * c, 4);
-      } else if (f.type == QuantType::kQ2) {
-        const uint8_t* cb = blk + 4;
+      } else if (f.type == QuantType::kQ2 || f.type == QuantType::kQ3) {
+        const uint8_t* cb = blk + 4;                  // q3: its low-bit plane is laid out as q2's codes
         const int quarter = g / 4 < 64 ? g / 4 : 64;  // g <= 256 (quant_format.h)
         for (int i = 0; i < quarter; ++i)
           for (int s = 0; s < 4; ++s) codes[i + s * quarter] = static_cast<uint8_t>((cb[i] >> (2 * s)) & 3u);
@@ -93,6 +108,18 @@ void pack_run(const uint8_t* rows, QuantFormat f, int64_t nb, size_t row_bytes, 
           for (int j = 0; j < 4; ++j)
             o[64 * c + j] = static_cast<uint8_t>(codes[16 * c + j] | (codes[16 * c + 4 + j] << 2) |
                                                  (codes[16 * c + 8 + j] << 4) | (codes[16 * c + 12 + j] << 6));
+        if (f.type == QuantType::kQ3) {  // high bits: chunk c, byte 4r + j, bit b = code 32c + 4b + j
+          const uint8_t* hb = cb + g / 4;
+          for (int c = 0; c < g / 32; ++c)
+            for (int j = 0; j < 4; ++j) {
+              uint32_t byte = 0;
+              for (int b = 0; b < 8; ++b) {
+                const int code = 32 * c + 4 * b + j;
+                byte |= ((static_cast<uint32_t>(hb[code / 8]) >> (code % 8)) & 1u) << b;
+              }
+              o[4 * g + 64 * c + j] = static_cast<uint8_t>(byte);
+            }
+        }
       } else {
         const uint8_t* cb = blk + 4;
         const int half = g / 2 < 128 ? g / 2 : 128;  // g <= 256 (quant_format.h)
@@ -118,11 +145,7 @@ void unpack_run_row(const uint8_t* tile, QuantFormat f, int64_t nb, int r, uint8
     std::memcpy(blk, in + 2 * r, 2);
     std::memcpy(blk + 2, in + 32 + 2 * r, 2);
     std::memset(blk + 4, 0, bb - 4);
-    for (int j = 0; j < g; ++j) {
-      int byte = 0, shift = 0;
-      tile_code_pos(f.type, r, j, byte, shift);
-      set_row_code(blk + 4, f.type, g, j, (in[64 + byte] >> shift) & code_mask(f.type));
-    }
+    for (int j = 0; j < g; ++j) set_row_code(blk + 4, f.type, g, j, tile_code(in + 64, f.type, g, r, j));
   }
 }
 
@@ -145,14 +168,14 @@ struct RowAcc {
 }  // namespace
 
 bool qtile_has_layout(QuantFormat f) {
-  return f.type == QuantType::kQ8 || f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
+  return f.type != QuantType::kQ3 || f.group_size >= 32;  // q3's bit plane needs 32 codes per chunk
 }
 
 bool qtile_preferred(QuantFormat f) {
   if (!qtile_has_layout(f) || qlinear_float_forced()) return false;
   switch (qisa_current()) {
-    case QIsa::kAvx512: return qisa_has_vnni() || f.type != QuantType::kQ8;
-    case QIsa::kAvx2: return f.type != QuantType::kQ8;
+    case QIsa::kAvx512: return qisa_has_vnni() || f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
+    case QIsa::kAvx2: return f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
     case QIsa::kPortable: return false;
   }
   return false;
@@ -220,12 +243,7 @@ void qtile_dot_scalar(const uint8_t* tile, QuantFormat f, int64_t nb, const int8
       const int8_t* xb = xq + t * K + b * g;
       for (int r = 0; r < kQTileRows; ++r) {
         int32_t isum = 0;
-        for (int j = 0; j < g; ++j) {
-          int byte = 0, shift = 0;
-          tile_code_pos(f.type, r, j, byte, shift);
-          const auto code = static_cast<int32_t>((p[64 + byte] >> shift) & code_mask(f.type));
-          isum += code * xb[j];
-        }
+        for (int j = 0; j < g; ++j) isum += static_cast<int32_t>(tile_code(p + 64, f.type, g, r, j)) * xb[j];
         acc[r].add(half_at(p + 2 * r), half_at(p + 32 + 2 * r), sx[t * nb + b], xs[t * nb + b], isum);
       }
     }

@@ -1,5 +1,5 @@
-// Row tiles: the CPU kernels' in-memory layout of q8, q4 and q2 weights (QuantLayout::kTile16),
-// and the projection over it.
+// Row tiles: the CPU kernels' in-memory layout of quantized weights (QuantLayout::kTile16), and
+// the projection over it.
 //
 // Why: in the block layout (quant_format.h) each row is its own stream of blocks, so a decode
 // kernel spends most of its instructions per block on one row's scale, zero and horizontal sum.
@@ -16,6 +16,9 @@
 //   q8 codes: g / 4 chunks of 64 bytes; chunk c, byte 4 r + j holds code 4c + j of row n0 + r
 //   q2 codes: g / 16 chunks of 64 bytes; chunk c, byte 4 r + j holds code 16c + 4s + j of row
 //             n0 + r in bits 2s, 2s + 1 (s = 0..3)
+//   q3 codes (g >= 32): the low two bits of every code laid out as q2 (4g bytes), then the high
+//             bits: g / 32 chunks of 64 bytes; chunk c, byte 4 r + j, bit b holds bit 2 of code
+//             32c + 4b + j of row n0 + r
 // The run takes exactly the bytes of its 16 rows in the block layout, so it starts at the same
 // offset; rows past the last full run of 16 keep the block layout.
 //
@@ -36,7 +39,7 @@ namespace moe::cpu {
 
 inline constexpr int kQTileRows = 16;
 
-// Whether format f has a kTile16 layout (q8, q4 and q2, any group size; not q3).
+// Whether format f has a kTile16 layout (every format and group size but q3 g16).
 bool qtile_has_layout(QuantFormat f);
 // Whether weights of format f should be rearranged into kTile16 for the CPU kernels on this
 // machine now: a vector tile kernel exists for f on the current ISA (qlinear_isa.h) and the f32

@@ -1,7 +1,8 @@
 // Per-ISA body of the kTile16 kernels (layout and arithmetic in qtile.h). Private; no include
 // guard on purpose: qlinear.cpp includes it once per instruction set, inside its own namespace and
 // `#pragma GCC target`, after qdot_int.h, with MOE_QTILE_ISA set to
-//   512: AVX-512 + VNNI, q8, q4 and q2: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32;
+//   512: AVX-512 + VNNI, q8, q4, q3 and q2: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32
+//        (q3: the low-bit plane as q2, then the high-bit plane one bit at a time, counted x4);
 //   256: AVX2, q4 and q2: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
 // The includer has already included <immintrin.h>, <cstring>, <cstdint> and the quant format.
 //
@@ -28,7 +29,7 @@ template <QuantType Q, int G, int TT>
 MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx, const float* xs, int64_t K,
                         float* y, int64_t ldy) {
   constexpr int64_t kBlk = 16 * static_cast<int64_t>(quant_block_bytes(QuantFormat{Q, G}));
-  constexpr int kChunks = Q == QuantType::kQ8 ? G / 4 : Q == QuantType::kQ4 ? G / 8 : G / 16;
+  constexpr int kChunks = Q == QuantType::kQ8 ? G / 4 : Q == QuantType::kQ4 ? G / 8 : G / 16;  // q3: low bits
   __m512 tot[TT], corr[TT];
 #pragma GCC unroll 4
   for (int t = 0; t < TT; ++t) tot[t] = corr[t] = _mm512_setzero_ps();
@@ -55,7 +56,7 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
           acc1[t] = _mm512_dpbusd_epi32(acc1[t], hi, _mm512_set1_epi32(qt_load_i32(xo + 4)));
         }
       }
-    } else if constexpr (Q == QuantType::kQ2) {
+    } else if constexpr (Q == QuantType::kQ2 || Q == QuantType::kQ3) {  // q3: the low-bit plane here
       const __m512i m2 = _mm512_set1_epi8(3);
 #pragma GCC unroll 4
       for (int k = 0; k < kChunks; ++k) {
@@ -73,6 +74,27 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
           acc0[t] = _mm512_dpbusd_epi32(acc0[t], c2, _mm512_set1_epi32(qt_load_i32(xo + 8)));
           acc1[t] = _mm512_dpbusd_epi32(acc1[t], c3, _mm512_set1_epi32(qt_load_i32(xo + 12)));
         }
+      }
+      if constexpr (Q == QuantType::kQ3) {  // high bits: sum_j hi_j x_j, counted 4 times (shift by 2)
+        const __m512i one = _mm512_set1_epi8(1);
+        const uint8_t* hp = c + 4 * G;
+        __m512i acch[TT];
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; ++t) acch[t] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int k = 0; k < G / 32; ++k) {
+          const __m512i v = _mm512_loadu_si512(hp + 64 * k);
+#pragma GCC unroll 8
+          for (int bit = 0; bit < 8; ++bit) {
+            const __m512i cb = _mm512_and_si512(_mm512_srli_epi16(v, bit), one);
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; ++t)
+              acch[t] = _mm512_dpbusd_epi32(acch[t], cb,
+                                            _mm512_set1_epi32(qt_load_i32(xq + t * K + b * G + 32 * k + 4 * bit)));
+          }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; ++t) acc0[t] = _mm512_add_epi32(acc0[t], _mm512_slli_epi32(acch[t], 2));
       }
     } else {
 #pragma GCC unroll 8

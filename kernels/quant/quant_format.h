@@ -56,7 +56,7 @@ constexpr double quant_bits_per_weight(QuantFormat f) {
 }
 
 // How the rows of a quantized weight (N, K) sit in memory. kRows is the layout above, the one
-// every file holds. kTile16 is the CPU kernels' in-memory layout for q8, q4, q2 (kernels/cpu/
+// every file holds. kTile16 is the CPU kernels' in-memory layout (kernels/cpu/
 // qtile.h): each run of 16 rows starting at a multiple of 16 is interleaved so that one 64-byte
 // load feeds 16 rows at once; it occupies exactly the bytes of the same 16 rows in kRows, so row
 // offsets that are multiples of 16 are the same in both, and rows past the last full run of 16

@@ -1,4 +1,4 @@
-// The kTile16 layout (kernels/cpu/qtile.h) of q8, q4 and q2: packing round trips, dequantizing a row, and qlinear /
+// The kTile16 layout (kernels/cpu/qtile.h) of q8, q4, q3 and q2: packing round trips, dequantizing a row, and qlinear /
 // qswiglu over tiled weights against the float64 reference of test_qlinear.cpp, on every SIMD
 // path. The tiled arithmetic is specified exactly (qtile.h), so every ISA's kernel must give the
 // same bits as the scalar kernel, for any T, thread count and position of a row (full run of 16
@@ -25,7 +25,7 @@ namespace {
 using cpu::QIsa;
 using namespace qref;  // NOLINT(google-build-using-namespace): the shared test helpers
 
-constexpr QuantType kTiledTypes[] = {QuantType::kQ8, QuantType::kQ4, QuantType::kQ2};
+constexpr QuantType kTiledTypes[] = {QuantType::kQ8, QuantType::kQ4, QuantType::kQ3, QuantType::kQ2};
 constexpr int kGroups[] = {16, 32, 64, 128, 256};
 
 std::vector<uint8_t> tiled(const std::vector<uint8_t>& w, QuantFormat f, int64_t N, int64_t K) {
@@ -34,13 +34,18 @@ std::vector<uint8_t> tiled(const std::vector<uint8_t>& w, QuantFormat f, int64_t
   return t;
 }
 
-TEST(QTile, LayoutIsDefinedForQ8Q4AndQ2) {
+TEST(QTile, LayoutIsDefinedForEveryFormatButQ3G16) {
   for (const int g : kGroups) {
     EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ8, g}));
     EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ4, g}));
     EXPECT_TRUE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ2, g}));
-    EXPECT_FALSE(cpu::qtile_has_layout(QuantFormat{QuantType::kQ3, g}));
+    EXPECT_EQ(cpu::qtile_has_layout(QuantFormat{QuantType::kQ3, g}), g >= 32);
   }
+}
+
+// The group sizes each tiled type is tested with.
+std::vector<int> groups_of(QuantType t) {
+  return t == QuantType::kQ3 ? std::vector<int>{32, 64, 128, 256} : std::vector<int>{16, 32, 64, 128, 256};
 }
 
 // Pack -> unpack gives the block layout back byte for byte; in-place packing equals packing into
@@ -48,7 +53,7 @@ TEST(QTile, LayoutIsDefinedForQ8Q4AndQ2) {
 TEST(QTile, PackRoundTrips) {
   std::mt19937 rng(21);
   for (const QuantType t : kTiledTypes)
-    for (const int g : kGroups) {
+    for (const int g : groups_of(t)) {
       const QuantFormat f{t, g};
       for (const int64_t N : {int64_t{16}, int64_t{37}, int64_t{64}}) {
         const int64_t K = 3 * g;
@@ -75,7 +80,7 @@ TEST(QTile, CodePositionsFollowTheDocumentedLayout) {
     const int64_t N = 32, K = 64;
     std::vector<uint8_t> w(static_cast<size_t>(N) * quant_row_bytes(f, K), 0);
     const int r = 5, j = 13;
-    const uint32_t code = t == QuantType::kQ8 ? 0xB7u : t == QuantType::kQ4 ? 0xBu : 0x2u;
+    const uint32_t code = t == QuantType::kQ8 ? 0xB7u : t == QuantType::kQ4 ? 0xBu : t == QuantType::kQ3 ? 0x6u : 0x2u;
     std::vector<uint32_t> codes(32, 0);
     codes[j] = code;
     uint8_t* blk = w.data() + (16 + r) * quant_row_bytes(f, K) + quant_block_bytes(f);
@@ -93,19 +98,23 @@ TEST(QTile, CodePositionsFollowTheDocumentedLayout) {
       EXPECT_EQ(bt[64 + 64 * (j / 4) + 4 * r + j % 4], code);
     } else if (t == QuantType::kQ4) {  // chunk 1 (codes 8..15), j = 13 = 8 + 4 + 1: high nibble of byte 4r + 1
       EXPECT_EQ(bt[64 + 64 * 1 + 4 * r + 1], code << 4);
-    } else {  // chunk 0 (codes 0..15), j = 13 = 4 * 3 + 1: bits 6-7 of byte 4r + 1
+    } else if (t == QuantType::kQ2) {  // chunk 0 (codes 0..15), j = 13 = 4 * 3 + 1: bits 6-7 of byte 4r + 1
       EXPECT_EQ(bt[64 + 4 * r + 1], code << 6);
+    } else {  // low bits as q2; high bit: plane after 4g bytes, chunk 0, j = 13 = 4 * 3 + 1: bit 3 of byte 4r + 1
+      EXPECT_EQ(bt[64 + 4 * r + 1], (code & 3u) << 6);
+      EXPECT_EQ(bt[64 + 4 * 32 + 4 * r + 1], 1u << 3);
     }
     size_t nonzero = 0;
     for (const uint8_t b : p) nonzero += b != 0;
-    EXPECT_EQ(nonzero, 5u);  // two bytes of scale, two of zero, one of codes
+    // two bytes of scale, two of zero, one of codes (q3: two, its low and its high bit)
+    EXPECT_EQ(nonzero, t == QuantType::kQ3 ? 6u : 5u);
   }
 }
 
 TEST(QTile, DequantizeRowMatchesBlockLayout) {
   std::mt19937 rng(22);
   for (const QuantType t : kTiledTypes)
-    for (const int g : {16, 64, 256}) {
+    for (const int g : {32, 64, 256}) {
       const QuantFormat f{t, g};
       const int64_t N = 35, K = 2 * g;
       const auto w = random_weights(rng, f, N, K);
@@ -160,8 +169,14 @@ TEST_P(QTileLinearTest, MatchesReferenceOnEveryIsa) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, QTileLinearTest,
-                         ::testing::Combine(::testing::ValuesIn(kTiledTypes), ::testing::ValuesIn(kGroups)),
+std::vector<QTileParam> tiled_formats() {
+  std::vector<QTileParam> v;
+  for (const QuantType t : kTiledTypes)
+    for (const int g : groups_of(t)) v.emplace_back(t, g);
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QTileLinearTest, ::testing::ValuesIn(tiled_formats()),
                          [](const ::testing::TestParamInfo<QTileParam>& p) {
                            return format_name(QuantFormat{std::get<0>(p.param), std::get<1>(p.param)});
                          });
