@@ -123,6 +123,8 @@ inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<Q
 inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
                                       &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
                                       &tile_dot<QuantType::kQ2, 256>};
+inline constexpr TileFn kTileQ3[5] = {nullptr, &tile_dot<QuantType::kQ3, 32>, &tile_dot<QuantType::kQ3, 64>,
+                                      &tile_dot<QuantType::kQ3, 128>, &tile_dot<QuantType::kQ3, 256>};
 }  // namespace int256
 #pragma GCC pop_options
 
@@ -416,6 +418,7 @@ TileFn tile_kernel_for(QIsa isa, QuantFormat f) {
   }
   if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) {
     if (f.type == QuantType::kQ4) return int256::kTileQ4[gi];
+    if (f.type == QuantType::kQ3) return int256::kTileQ3[gi];
     if (f.type == QuantType::kQ2) return int256::kTileQ2[gi];
   }
 #else

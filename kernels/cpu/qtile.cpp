@@ -174,8 +174,8 @@ bool qtile_has_layout(QuantFormat f) {
 bool qtile_preferred(QuantFormat f) {
   if (!qtile_has_layout(f) || qlinear_float_forced()) return false;
   switch (qisa_current()) {
-    case QIsa::kAvx512: return qisa_has_vnni() || f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
-    case QIsa::kAvx2: return f.type == QuantType::kQ4 || f.type == QuantType::kQ2;
+    case QIsa::kAvx512: return qisa_has_vnni() || f.type != QuantType::kQ8;
+    case QIsa::kAvx2: return f.type != QuantType::kQ8;
     case QIsa::kPortable: return false;
   }
   return false;

@@ -3,7 +3,7 @@
 // `#pragma GCC target`, after qdot_int.h, with MOE_QTILE_ISA set to
 //   512: AVX-512 + VNNI, q8, q4, q3 and q2: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32
 //        (q3: the low-bit plane as q2, then the high-bit plane one bit at a time, counted x4);
-//   256: AVX2, q4 and q2: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
+//   256: AVX2, q4, q3 and q2: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
 // The includer has already included <immintrin.h>, <cstring>, <cstdint> and the quant format.
 //
 // A call computes one run of 16 rows for TT token rows at once, so the codes loaded and unpacked
@@ -129,7 +129,7 @@ inline constexpr int kTileTokens = 2;  // 16 ymm: two tokens' accumulators fit, 
 template <QuantType Q, int G, int TT>
 MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx, const float* xs, int64_t K,
                         float* y, int64_t ldy) {
-  static_assert(Q == QuantType::kQ4 || Q == QuantType::kQ2, "the AVX2 tile kernel serves q4 and q2");
+  static_assert(Q != QuantType::kQ8, "the AVX2 tile kernel serves q4, q3 and q2");
   constexpr int64_t kBlk = 16 * static_cast<int64_t>(quant_block_bytes(QuantFormat{Q, G}));
   constexpr int kChunks = Q == QuantType::kQ4 ? G / 8 : G / 16;
   __m256 tot[TT][2], corr[TT][2];  // [token][rows 0-7, rows 8-15]
@@ -143,7 +143,7 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
     __m256i acc[TT][2];
 #pragma GCC unroll 2
     for (int t = 0; t < TT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
-    if constexpr (Q == QuantType::kQ2) {
+    if constexpr (Q == QuantType::kQ2 || Q == QuantType::kQ3) {  // q3: the low-bit plane here
       const __m256i m2 = _mm256_set1_epi8(3);
 #pragma GCC unroll 4
       for (int k = 0; k < kChunks; ++k) {
@@ -166,6 +166,26 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
           }
         }
       }
+    }
+    if constexpr (Q == QuantType::kQ3) {  // high bits: sum_j hi_j x_j, counted 4 times (shift by 2)
+      const __m256i one = _mm256_set1_epi8(1);
+      const uint8_t* hp = c + 4 * G;
+#pragma GCC unroll 2
+      for (int k = 0; k < G / 32; ++k)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp + 64 * k + 32 * h));
+#pragma GCC unroll 2
+          for (int t = 0; t < TT; ++t) {
+            const int8_t* xo = xq + t * K + b * G + 32 * k;
+            __m256i s16 = _mm256_setzero_si256();  // 8 planes of pairs <= 2 * 127: exact in int16
+#pragma GCC unroll 8
+            for (int bit = 0; bit < 8; ++bit)
+              s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, bit), one),
+                                                               _mm256_set1_epi32(qt_load_i32(xo + 4 * bit))));
+            acc[t][h] = _mm256_add_epi32(acc[t][h], _mm256_slli_epi32(_mm256_madd_epi16(s16, ones), 2));
+          }
+        }
     }
 #pragma GCC unroll 8
     for (int k = 0; Q == QuantType::kQ4 && k < kChunks; ++k) {
