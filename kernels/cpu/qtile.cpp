@@ -113,9 +113,9 @@ void pack_run(const uint8_t* rows, QuantFormat f, int64_t nb, size_t row_bytes, 
           for (int c = 0; c < g / 32; ++c)
             for (int j = 0; j < 4; ++j) {
               uint32_t byte = 0;
-              for (int b = 0; b < 8; ++b) {
-                const int code = 32 * c + 4 * b + j;
-                byte |= ((static_cast<uint32_t>(hb[code / 8]) >> (code % 8)) & 1u) << b;
+              for (int bit = 0; bit < 8; ++bit) {
+                const int code = 32 * c + 4 * bit + j;
+                byte |= ((static_cast<uint32_t>(hb[code / 8]) >> (code % 8)) & 1u) << bit;
               }
               o[4 * g + 64 * c + j] = static_cast<uint8_t>(byte);
             }
