@@ -12,9 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <tuple>
 
 #include "benchmarks/bench_model.h"
 #include "benchmarks/bench_record.h"
+#include "benchmarks/device_bandwidth.h"
+#include "runtime/backend/backend_factory.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #include "runtime/engine/generator.h"
@@ -46,6 +50,14 @@ struct Options {
   double ablation_budget = 0.5;
   std::string reader = "auto";
   std::string out;
+  // GPU runs (--device cuda): the VRAM tier over RAM over the drive.
+  std::string device = "cpu";
+  std::vector<std::string> gpu_mems;                      // --gpu-mem budgets (e.g. 12G 16G), or
+  std::vector<double> vram_fractions = {0.25, 0.5};       // fractions of the experts with a VRAM slot
+  std::vector<std::string> formats = {"q2", "q3", "q4"};  // expert formats (attention stays q4)
+  std::string host_mem;                                   // RAM tier (default: every expert)
+  double pcie_gbs = 25;                                   // host -> device bandwidth for the bound
+  std::string miss_policy = "auto";
 };
 
 struct Variant {
@@ -62,7 +74,7 @@ struct Row {
   double bound_tps = 0;
 };
 
-int run(const Options& o) {
+SyntheticModelSpec moderate_spec() {
   SyntheticModelSpec spec = tiny_model_spec("mixtral");
   spec.vocab_size = 32000;
   spec.hidden_size = 1024;
@@ -75,6 +87,11 @@ int run(const Options& o) {
   spec.shared_intermediate = 3584;
   spec.dense_intermediate = 4 * 3584;
   spec.max_position_embeddings = 4096;
+  return spec;
+}
+
+int run(const Options& o) {
+  const SyntheticModelSpec spec = moderate_spec();
   prepare_model(o.model_dir, spec, false);
   const QuantRecipe recipe = QuantRecipe::parse(o.quant);
   const fs::path packed = cached_packed_model(o.model_dir, recipe, QuantizeOptions{}, {}, nullptr);
@@ -127,9 +144,13 @@ int run(const Options& o) {
     v.o.reader = parse_reader_kind(o.reader);
     Transformer t(c, model->weights(), model->layout(), backend, std::min<int64_t>(256, capacity));
     KvCache cache(backend, c, model->layout(), capacity);
-    auto off = ExpertOffload::create(
-        *model, backend, t.max_step_tokens(), cache.bytes(),
-        OffloadBudget{.host_mem = std::nullopt, .expert_mem = std::nullopt, .expert_fraction = v.budget}, v.o);
+    auto off = ExpertOffload::create(*model, backend, t.max_step_tokens(), cache.bytes(),
+                                     OffloadBudget{.host_mem = std::nullopt,
+                                                   .expert_mem = std::nullopt,
+                                                   .expert_fraction = v.budget,
+                                                   .gpu_mem = std::nullopt,
+                                                   .vram_fraction = std::nullopt},
+                                     v.o);
     t.set_expert_provider(&off->experts());
     GenerationOptions g;
     g.max_new_tokens = o.decode_tokens + 1;
@@ -222,6 +243,194 @@ int run(const Options& o) {
   return 0;
 }
 
+// The GPU half (issue 6, 8b): per expert format, the resident model on the GPU, then the full
+// system (VRAM cache + speculative prefetch + miss policy) at each VRAM budget, and the ablation at
+// the first budget. Each row's bound is max(device bytes / HBM, PCIe bytes / link, drive bytes /
+// drive, CPU-computed bytes / DRAM) per decoded token, with the bytes this row actually moved.
+struct GpuRow {
+  std::string format, system, budget;
+  int64_t vram_slots = 0, host_slots = 0;
+  double decode_tps = 0, prefill_tps = 0, bound_tps = 0;
+  OffloadStepStats decode;
+};
+
+int run_cuda(const Options& o) {
+  const SyntheticModelSpec spec = moderate_spec();
+  prepare_model(o.model_dir, spec, false);
+  std::unique_ptr<Backend> gpu = make_backend(o.device, o.threads);
+  std::fprintf(stderr, "measuring device, DRAM and drive read bandwidth ...\n");
+  const double hbm = measure_bandwidth_for(o.device, size_t{1} << 30, 0, 3).best_read_gbs() * 1e9;
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  const double dram = measure_dram_read_bandwidth(uint64_t{512} << 20, threads, 3);
+  const double pcie = o.pcie_gbs * 1e9;
+  std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % 31000 + 3);
+  const int64_t capacity = o.prompt_tokens + o.decode_tokens + 1;
+  GenerationOptions g;
+  g.max_new_tokens = o.decode_tokens + 1;
+
+  std::vector<GpuRow> rows;
+  json jformats = json::array();
+  double nvme = 0;
+  bool direct = false;
+  for (const std::string& f : o.formats) {
+    const QuantRecipe recipe = QuantRecipe::parse(str_cat("attn=q4,experts=", f));
+    const fs::path packed = cached_packed_model(o.model_dir, recipe, QuantizeOptions{}, {}, nullptr);
+    nvme = measure_file_read_bandwidth(packed / "experts.bin", uint64_t{1} << 30, &direct);
+    double resident_tps = 0;
+    uint64_t decode_bytes = 0;
+    {
+      std::unique_ptr<Model> rm = Model::load(packed, *gpu, nullptr, /*verify=*/false);
+      decode_bytes = rm->weights().decode_bytes_per_token(rm->config().experts_per_token);
+      Transformer t(rm->config(), rm->weights(), rm->layout(), *gpu, std::min<int64_t>(256, capacity));
+      KvCache cache(*gpu, rm->config(), rm->layout(), capacity);
+      for (int i = 0; i <= o.warmup; ++i) {
+        cache.clear();
+        resident_tps = generate(t, cache, rm->config().vocab_size, prompt, g).decode_tokens_per_second();
+      }
+    }
+    rows.push_back(GpuRow{f, "resident", "all", 0, 0, resident_tps, 0, hbm / static_cast<double>(decode_bytes), {}});
+    std::unique_ptr<Model> model = Model::load(packed, *gpu, nullptr, /*verify=*/false, ExpertBinding::kMapped);
+    const ModelConfig& c = model->config();
+    std::vector<std::pair<std::string, OffloadBudget>> budgets;
+    OffloadBudget base;
+    if (!o.host_mem.empty()) {
+      base.host_mem = parse_mem_size(o.host_mem, "--host-mem");
+    } else {
+      base.expert_fraction = 1.0;
+    }
+    for (const std::string& m : o.gpu_mems) {
+      OffloadBudget b = base;
+      b.gpu_mem = parse_mem_size(m, "--gpu-mem");
+      budgets.emplace_back(m, b);
+    }
+    if (o.gpu_mems.empty())
+      for (double v : o.vram_fractions) {
+        OffloadBudget b = base;
+        b.vram_fraction = v;
+        budgets.emplace_back(str_cat(static_cast<int>(100 * v), "% of experts"), b);
+      }
+    OffloadOptions full;
+    full.miss_policy = parse_miss_policy(o.miss_policy);
+    full.reader = parse_reader_kind(o.reader);
+    full.link_gbs = o.pcie_gbs;
+    full.cpu_gbs = dram / 1e9;
+    full.device_gbs = hbm / 1e9;
+    OffloadOptions no_prefetch = full, no_cache = full, naive = full;
+    no_prefetch.prefetch_depth = 0;
+    no_cache.cache = false;
+    naive.cache = false;
+    naive.prefetch_depth = 0;
+    naive.lookahead = false;
+    naive.miss_policy = MissPolicy::kFetch;
+    std::vector<std::tuple<std::string, std::string, OffloadBudget, OffloadOptions>> variants;
+    for (const auto& [name, b] : budgets) variants.emplace_back("full system", name, b, full);
+    if (!budgets.empty()) {
+      variants.emplace_back("no prefetch", budgets.front().first, budgets.front().second, no_prefetch);
+      variants.emplace_back("no cache", budgets.front().first, budgets.front().second, no_cache);
+      variants.emplace_back("naive", budgets.front().first, budgets.front().second, naive);
+    }
+    for (const auto& [system, budget_name, budget, opts] : variants) {
+      Transformer t(c, model->weights(), model->layout(), *gpu, std::min<int64_t>(256, capacity));
+      KvCache cache(*gpu, c, model->layout(), capacity);
+      auto off = ExpertOffload::create(*model, *gpu, t.max_step_tokens(), cache.bytes(), budget, opts);
+      t.set_expert_provider(&off->provider());
+      for (int i = 0; i < o.warmup; ++i) {
+        cache.clear();
+        generate(t, cache, c.vocab_size, prompt, g);
+      }
+      cache.clear();
+      const size_t first_step = off->stats().steps().size();
+      const GenerationResult r = generate(t, cache, c.vocab_size, prompt, g);
+      GpuRow row{f,
+                 system,
+                 budget_name,
+                 off->vram_budget().slots,
+                 off->budget().slots,
+                 r.decode_tokens_per_second(),
+                 r.prompt_tokens_per_second(),
+                 0,
+                 {}};
+      const auto& steps = off->stats().steps();
+      for (size_t i = first_step; i < steps.size(); ++i)
+        if (steps[i].tokens == 1) row.decode += steps[i];
+      const double per = 1.0 / static_cast<double>(std::max<int64_t>(1, row.decode.tokens));
+      const double cpu_bytes = static_cast<double>(row.decode.bytes_ram - row.decode.bytes_h2d) * per;
+      const double t_dev = (static_cast<double>(decode_bytes) - cpu_bytes) / hbm;
+      const double t_link = static_cast<double>(row.decode.bytes_h2d) * per / pcie;
+      const double t_nvme = static_cast<double>(row.decode.bytes_nvme) * per / nvme;
+      const double t_cpu = cpu_bytes / dram;
+      row.bound_tps = 1.0 / std::max({t_dev, t_link, t_nvme, t_cpu});
+      std::fprintf(stderr, "  %s %-12s %s: %.2f tok/s\n", f.c_str(), system.c_str(), budget_name.c_str(),
+                   row.decode_tps);
+      rows.push_back(row);
+    }
+    jformats.push_back({{"format", f},
+                        {"recipe", recipe.spec()},
+                        {"expert_bytes", model->weights().expert_bytes},
+                        {"decode_bytes_per_token", decode_bytes}});
+  }
+
+  std::printf("GPU expert offloading on %s; HBM %.0f GB/s, PCIe %.1f GB/s (given), DRAM %.1f GB/s, drive %.2f GB/s%s\n",
+              gpu->name().c_str(), hbm / 1e9, pcie / 1e9, dram / 1e9, nvme / 1e9, direct ? " (O_DIRECT)" : "");
+  std::printf("%-4s %-12s %-14s %5s %5s %8s %7s %7s %7s %8s %8s %9s %6s\n", "fmt", "system", "VRAM budget", "vram",
+              "ram", "tok/s", "hit", "recall", "cpu", "PCIe MB", "NVMe MB", "bound t/s", "eff.");
+  json jrows = json::array();
+  for (const GpuRow& r : rows) {
+    const double per = 1.0 / static_cast<double>(std::max<int64_t>(1, r.decode.tokens));
+    std::printf("%-4s %-12s %-14s %5lld %5lld %8.2f %6.1f%% %6.1f%% %7llu %8.2f %8.2f %9.2f %5.0f%%\n",
+                r.format.c_str(), r.system.c_str(), r.budget.c_str(), static_cast<long long>(r.vram_slots),
+                static_cast<long long>(r.host_slots), r.decode_tps, 100 * r.decode.hit_rate(),
+                100 * r.decode.prefetch.recall(), static_cast<unsigned long long>(r.decode.host_computed),
+                static_cast<double>(r.decode.bytes_h2d) * per / 1e6,
+                static_cast<double>(r.decode.bytes_nvme) * per / 1e6, r.bound_tps, 100 * r.decode_tps / r.bound_tps);
+    jrows.push_back({{"format", r.format},
+                     {"system", r.system},
+                     {"vram_budget", r.budget},
+                     {"vram_slots", r.vram_slots},
+                     {"ram_slots", r.host_slots},
+                     {"decode_tokens_per_s", r.decode_tps},
+                     {"prefill_tokens_per_s", r.prefill_tps},
+                     {"hit_rate", r.decode.hit_rate()},
+                     {"prefetch_recall", r.decode.prefetch.recall()},
+                     {"prefetch_precision", r.decode.prefetch.precision()},
+                     {"cpu_computed_experts", r.decode.host_computed},
+                     {"h2d_bytes_per_token", static_cast<double>(r.decode.bytes_h2d) * per},
+                     {"drive_bytes_per_token", static_cast<double>(r.decode.bytes_nvme) * per},
+                     {"vram_expert_bytes_per_token", static_cast<double>(r.decode.bytes_vram) * per},
+                     {"bound_tokens_per_s", r.bound_tps},
+                     {"efficiency", r.decode_tps / r.bound_tps}});
+  }
+  const GitRevision git = git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);
+  const json record = {
+      {"benchmark", "moe_bench_offload"},
+      {"schema_version", 1},
+      {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
+      {"date", utc_now_iso8601()},
+      {"backend", gpu->name()},
+      {"machine", to_json(machine_info())},
+      {"model", {{"shape", "mixtral-moderate"}, {"formats", jformats}}},
+      {"prompt_tokens", o.prompt_tokens},
+      {"decode_tokens", o.decode_tokens},
+      {"warmup_generations", o.warmup},
+      {"hbm_read_bytes_per_s", hbm},
+      {"pcie_bytes_per_s_given", pcie},
+      {"dram_read_bytes_per_s", dram},
+      {"drive_read_bytes_per_s", nvme},
+      {"o_direct", direct},
+      {"miss_policy", o.miss_policy},
+      {"rows", jrows},
+      {"note", "random-weight model: routers route near-uniformly, so hit rates and recall are pessimistic"}};
+  const fs::path out = !o.out.empty() ? fs::path(o.out)
+                                      : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
+                                            str_cat("cuda-offload-mixtral-moderate-", device_kind(o.device), ".json");
+  std::ofstream fo(out);
+  fo << record.dump(2) << "\n";
+  MOE_CHECK(fo.good(), out.string(), ": cannot write the benchmark record");
+  std::printf("record written to %s\n", out.string().c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace moe::bench
 
@@ -240,9 +449,19 @@ int main(int argc, char** argv) {
   app.add_option("--ablation-budget", o.ablation_budget, "Budget of the ablation rows")->capture_default_str();
   app.add_option("--expert-reader", o.reader, "auto, uring or pread")->capture_default_str();
   app.add_option("--out,-o", o.out, "JSON record path");
+  app.add_option("--device", o.device, "cpu (the RAM tier) or cuda / cuda:N (VRAM over RAM over the drive)")
+      ->capture_default_str();
+  app.add_option("--gpu-mem", o.gpu_mems, "GPU: VRAM budgets (e.g. 12G 16G); default: --vram-fractions");
+  app.add_option("--vram-fractions", o.vram_fractions, "GPU: fractions of the experts with a VRAM slot")
+      ->capture_default_str();
+  app.add_option("--formats", o.formats, "GPU: expert formats (attention q4)")->capture_default_str();
+  app.add_option("--host-mem", o.host_mem, "GPU: RAM tier budget (default: every expert in RAM)");
+  app.add_option("--pcie-bw", o.pcie_gbs, "GPU: host -> device GB/s for the bound and the cost model")
+      ->capture_default_str();
+  app.add_option("--miss-policy", o.miss_policy, "GPU: fetch, cpu or auto")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-    return moe::bench::run(o);
+    return o.device == "cpu" ? moe::bench::run(o) : moe::bench::run_cuda(o);
   } catch (const moe::Error& e) {
     std::fprintf(stderr, "moe_bench_offload: error: %s\n", e.what());
     return 1;

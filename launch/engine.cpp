@@ -105,7 +105,7 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   // With offloading on, the routed experts stay in the file: the tiers read them into their
   // slots within the budget (the backend never copies them).
   e->model = Model::load(dir, *e->backend, nullptr, o.verify,
-                         o.host_mem.empty() ? ExpertBinding::kResident : ExpertBinding::kMapped);
+                         offload_requested(o) ? ExpertBinding::kMapped : ExpertBinding::kResident);
   const ModelConfig& c = e->model->config();
   if (std::filesystem::exists(dir / "tokenizer.json")) {
     e->tokenizer = Tokenizer::load(dir);

@@ -15,14 +15,19 @@ void add_offload_options(CLI::App& cmd, EngineOptions& o) {
                  "weights, KV cache and workspaces come first; the rest holds expert slots, and the other\n"
                  "experts are read from the packed store (experts.bin) with O_DIRECT")
       ->group("Expert offloading");
-  cmd.add_option("--gpu-mem", o.gpu_mem, "VRAM budget for a GPU run (the CPU backend has no VRAM tier)")
+  cmd.add_option("--gpu-mem", o.gpu_mem,
+                 "Offload experts on a GPU run: VRAM budget for the whole model (e.g. 16G). Dense weights,\n"
+                 "KV cache and workspaces come first; the rest holds VRAM expert slots over the --host-mem\n"
+                 "RAM tier (default auto). The CPU backend has no VRAM tier")
       ->group("Expert offloading");
   cmd.add_option("--cache-policy", o.offload.cache_policy, "Expert cache replacement: lru or lfu (with decay)")
       ->capture_default_str()
       ->group("Expert offloading");
   cmd.add_option("--miss-policy", o.miss_policy,
-                 "On a miss: fetch (read into the cache), cpu (stream through a staging slot, never evict),\n"
-                 "auto (fetch when the policy ranks the expert above its victim)")
+                 "On a miss: fetch (read into the cache), cpu (CPU run: stream through a staging slot, never\n"
+                 "evict; GPU run: compute it on the CPU from its RAM copy while the GPU goes on), auto (CPU run:\n"
+                 "fetch when the policy ranks the expert above its victim; GPU run: whichever the cost model\n"
+                 "predicts is sooner)")
       ->capture_default_str()
       ->group("Expert offloading");
   cmd.add_option("--prefetch-depth", o.offload.prefetch_depth,
@@ -49,20 +54,19 @@ void check_offload_options(const EngineOptions& o) {
       fail("--gpu-mem ", o.gpu_mem, ": this is a CPU run (--device cpu), which has no VRAM tier; use --host-mem ",
            "for the RAM budget (--gpu-mem is for GPU runs and for `moe plan`)");
   }
-  const bool offloading = !o.host_mem.empty();
-  if (offloading && o.host_mem != "auto") parse_mem_size(o.host_mem, "--host-mem");
-  if (offloading && o.device != "cpu")
-    fail("--host-mem with --device ", o.device,
-         ": expert offloading runs on the CPU backend only so far (the VRAM expert slots and copy stream of "
-         "docs/offloading.md are not written yet); use --device cpu, or drop --host-mem to keep every expert "
-         "resident on the GPU");
+  const bool offloading = offload_requested(o);
+  if (!o.host_mem.empty() && o.host_mem != "auto") parse_mem_size(o.host_mem, "--host-mem");
   parse_miss_policy(o.miss_policy);
   parse_reader_kind(o.expert_reader);
   make_cache_policy(o.offload.cache_policy);
   MOE_CHECK(o.offload.prefetch_depth >= 0, "--prefetch-depth must be 0 or more, got ", o.offload.prefetch_depth);
   if (!offloading && (!o.offload_stats_file.empty() || !o.placement_file.empty()))
     fail(!o.offload_stats_file.empty() ? "--offload-stats" : "--placement",
-         " needs expert offloading: give --host-mem (e.g. --host-mem auto)");
+         " needs expert offloading: give --host-mem (e.g. --host-mem auto), or --gpu-mem on a GPU run");
+}
+
+bool offload_requested(const EngineOptions& o) {
+  return !o.host_mem.empty() || (!o.gpu_mem.empty() && o.device != "cpu");
 }
 
 std::vector<ExpertKey> read_placement(const std::string& path) {
@@ -98,28 +102,30 @@ std::vector<ExpertKey> read_placement(const std::string& path) {
 
 void prepare_offload(Engine& e) {
   const EngineOptions& o = e.options;
-  if (o.host_mem.empty()) return;
+  if (!offload_requested(o)) return;
   OffloadOptions opts = o.offload;
   opts.miss_policy = parse_miss_policy(o.miss_policy);
   opts.reader = parse_reader_kind(o.expert_reader);
   OffloadBudget budget;
-  if (o.host_mem != "auto") budget.host_mem = parse_mem_size(o.host_mem, "--host-mem");
+  if (!o.host_mem.empty() && o.host_mem != "auto") budget.host_mem = parse_mem_size(o.host_mem, "--host-mem");
+  if (!o.gpu_mem.empty()) budget.gpu_mem = parse_mem_size(o.gpu_mem, "--gpu-mem");
   e.transformer->set_expert_provider(nullptr);
   e.offload.reset();
   e.offload =
       ExpertOffload::create(*e.model, *e.backend, e.transformer->max_step_tokens(), e.cache->bytes(), budget, opts);
   if (!o.placement_file.empty()) {
     const std::vector<ExpertKey> keys = read_placement(o.placement_file);
-    e.offload->experts().place_static(keys, e.offload->budget().slots / 2);
+    e.offload->place_static(keys, (e.offload->on_gpu() ? e.offload->vram_budget() : e.offload->budget()).slots / 2);
   }
-  e.transformer->set_expert_provider(&e.offload->experts());
+  e.transformer->set_expert_provider(&e.offload->provider());
 }
 
 void print_offload_stats(std::FILE* out, const Engine& e) {
   if (!e.offload) return;
-  const OffloadedExperts& x = e.offload->experts();
-  std::fprintf(out, "offload   %s\n          %s\n%s", e.offload->budget().describe().c_str(), x.describe().c_str(),
-               x.stats().summary("          ").c_str());
+  const ExpertOffload& x = *e.offload;
+  if (x.on_gpu()) std::fprintf(out, "offload   %s\n", x.vram_budget().describe("VRAM").c_str());
+  std::fprintf(out, "%s%s\n          %s\n%s", x.on_gpu() ? "          " : "offload   ", x.budget().describe().c_str(),
+               x.describe().c_str(), x.stats().summary("          ").c_str());
   if (!e.options.offload_stats_file.empty()) {
     x.stats().write_jsonl(e.options.offload_stats_file);
     std::fprintf(out, "          per-step metrics written to %s\n", e.options.offload_stats_file.c_str());

@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
+#include "runtime/backend/device_expert_slots.h"
 #include "runtime/backend/tensor.h"
 #include "runtime/io/tensor_view.h"
 
@@ -48,6 +50,16 @@ class Backend {
   // Waits for queued work, then copies.
   virtual void copy_to_host(const Tensor& src, void* dst, uint64_t bytes) = 0;
   virtual void synchronize() = 0;
+
+  // ---- the VRAM tier of expert offloading (optional; runtime/backend/device_expert_slots.h) ----
+  // `slots` device slots of `slot_bytes` each (from the backend's memory) with an asynchronous
+  // host -> slot copy queue. Null (the default) for backends that compute from host memory.
+  virtual std::unique_ptr<DeviceExpertSlots> make_expert_slots(int64_t slots, uint64_t slot_bytes) {
+    (void)slots, (void)slot_bytes;
+    return nullptr;
+  }
+  // The device's memory now (total, free); zeros for host backends.
+  virtual DeviceMemory device_memory() const { return {}; }
 
   // ---- ops ----
   // out (T, H) = rows of table (V, H) picked by ids (T) (I32, already range-checked).

@@ -51,6 +51,10 @@ class CudaBackend final : public Backend {
   void copy_from_host(const void* src, uint64_t bytes, Tensor& dst) override;
   void copy_to_host(const Tensor& src, void* dst, uint64_t bytes) override;
   void synchronize() override;
+  // The VRAM tier of expert offloading (runtime/backend/cuda_expert_slots.cpp): slots from the
+  // pool, a copy stream, events against the compute stream.
+  std::unique_ptr<DeviceExpertSlots> make_expert_slots(int64_t slots, uint64_t slot_bytes) override;
+  DeviceMemory device_memory() const override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override;

@@ -4,13 +4,14 @@
 //
 // The forward pass calls, per step: begin_step; per MoE layer: begin_layer with the experts the
 // router chose (ascending), then acquire/release around each expert's SwiGLU, in that order;
-// end_layer after every layer (MoE or not) with the residual stream, which is where speculative
-// prefetch looks ahead; end_step. Layer numbers are global. All calls come from the thread that
-// runs the forward pass.
+// (optionally layer_input / computed_output, below); end_layer after every layer (MoE or not) with the residual stream,
+// which is where speculative prefetch looks ahead; end_step. Layer numbers are global. All calls come from the thread
+// that runs the forward pass.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "runtime/backend/backend.h"
 
@@ -27,6 +28,20 @@ class ExpertProvider {
   // failed.
   virtual MlpWeights acquire(int64_t layer, int32_t expert) = 0;
   virtual void release(int64_t layer, int32_t expert) = 0;
+  // Optional, called right after begin_layer: the layer's normalised input xn (n_tokens, H) and,
+  // indexed by expert, the token rows routed to it. A provider that computes some experts itself
+  // (on the CPU from their host copy while the device computes the others: the GPU tier's
+  // --miss-policy cpu/auto) starts them here.
+  virtual void layer_input(int64_t layer, const Tensor& xn, std::span<const std::vector<int32_t>> rows) {
+    (void)layer, (void)xn, (void)rows;
+  }
+  // Optional: when the provider computed `expert` itself, writes its output rows y (m, H) (in the
+  // order of its routed rows) and returns true; the forward pass then skips gather, acquire, SwiGLU
+  // and release for it and scatter-adds y as for any expert, in the same (ascending) order.
+  virtual bool computed_output(int64_t layer, int32_t expert, Tensor& y) {
+    (void)layer, (void)expert, (void)y;
+    return false;
+  }
   // After `layer`: hidden (n_tokens, H) is the residual stream entering the next layer.
   virtual void end_layer(int64_t layer, const Tensor& hidden) = 0;
   virtual void end_step() = 0;

@@ -167,6 +167,7 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
     for (size_t e = 0; e < expert_rows_.size(); ++e)
       if (!expert_rows_[e].empty()) used_experts_.push_back(static_cast<int32_t>(e));
     provider_->begin_layer(layer.index, used_experts_);
+    provider_->layer_input(layer.index, xn, expert_rows_);
   }
 
   b_.fill_zero(out);
@@ -175,12 +176,15 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
     if (rows.empty()) continue;
     const int64_t m = static_cast<int64_t>(rows.size());
     Tensor in = expert_in_.first_rows(m), y = expert_out_.first_rows(m);
-    b_.gather_rows(xn, rows, in);
-    if (provider_) {
+    if (provider_ && provider_->computed_output(layer.index, static_cast<int32_t>(e), y)) {
+      // computed by the provider (on the CPU, from its host copy): y holds the result
+    } else if (provider_) {
+      b_.gather_rows(xn, rows, in);
       const MlpWeights weights = provider_->acquire(layer.index, static_cast<int32_t>(e));
       b_.swiglu_mlp(in, weights, y);
       provider_->release(layer.index, static_cast<int32_t>(e));
     } else {
+      b_.gather_rows(xn, rows, in);
       b_.swiglu_mlp(in, w.experts[e], y);
     }
     b_.scatter_add_rows(y, rows, expert_scales_[e], out);

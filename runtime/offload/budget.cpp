@@ -71,8 +71,8 @@ uint64_t default_host_budget() {
   return machine_memory().available / 10 * 9;
 }
 
-std::string HostTierBudget::describe() const {
-  return str_cat("host ", format_bytes(host_mem), ": dense ", format_bytes(dense), ", KV cache ",
+std::string HostTierBudget::describe(const char* tier) const {
+  return str_cat(tier, " ", format_bytes(host_mem), ": dense ", format_bytes(dense), ", KV cache ",
                  format_bytes(kv_cache), ", workspace ", format_bytes(workspace), ", ", slots, " expert slots x ",
                  format_bytes(slot_bytes), staging_slots ? str_cat(" + ", staging_slots, " staging") : std::string(),
                  " = ", format_bytes(expert_bytes()), " (", slots, " of ", experts_total, " experts, ",

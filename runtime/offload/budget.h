@@ -39,7 +39,8 @@ struct HostTierBudget {
   double resident_fraction() const {
     return experts_total > 0 ? static_cast<double>(slots) / static_cast<double>(experts_total) : 0;
   }
-  std::string describe() const;
+  // "host 8.0 GiB: dense ..." (`tier` names the first word: "VRAM" for the device side).
+  std::string describe(const char* tier = "host") const;
 };
 
 // Accounts dense + KV + workspace first, then as many slots as the rest holds (never more than

@@ -25,6 +25,13 @@ OffloadStepStats& OffloadStepStats::operator+=(const OffloadStepStats& o) {
   wait_seconds += o.wait_seconds;
   speculate_seconds += o.speculate_seconds;
   adopt_seconds += o.adopt_seconds;
+  host_hits += o.host_hits;
+  host_computed += o.host_computed;
+  copies += o.copies;
+  copy_waits += o.copy_waits;
+  bytes_h2d += o.bytes_h2d;
+  bytes_vram += o.bytes_vram;
+  host_compute_wait_seconds += o.host_compute_wait_seconds;
   return *this;
 }
 
@@ -59,7 +66,16 @@ nlohmann::ordered_json to_json(const OffloadStepStats& s) {
           {"seconds", s.seconds},
           {"wait_seconds", s.wait_seconds},
           {"speculate_seconds", s.speculate_seconds},
-          {"adopt_seconds", s.adopt_seconds}};
+          {"adopt_seconds", s.adopt_seconds},
+          {"host_hits", s.host_hits},
+          {"cpu_computed", s.host_computed},
+          {"copies", s.copies},
+          {"copy_waits", s.copy_waits},
+          {"bytes_h2d", s.bytes_h2d},
+          {"bytes_vram", s.bytes_vram},
+          {"bytes_h2d_per_token", static_cast<double>(s.bytes_h2d) * per},
+          {"bytes_vram_per_token", static_cast<double>(s.bytes_vram) * per},
+          {"cpu_compute_wait_seconds", s.host_compute_wait_seconds}};
 }
 
 }  // namespace
@@ -87,7 +103,17 @@ std::string OffloadStats::summary(const std::string& indent) const {
                 decode.tokens > 0 ? "decoded token" : "token", static_cast<double>(d.bytes_nvme) * per / 1e6,
                 static_cast<double>(d.bytes_ram) * per / 1e6, 1e3 * d.seconds * per, 1e3 * d.wait_seconds * per,
                 1e3 * d.speculate_seconds * per);
-  return buf;
+  if (!vram_tier_) return buf;
+  char gpu[1024];
+  std::snprintf(gpu, sizeof gpu,
+                "%sVRAM tier  %llu misses found in RAM, %llu computed on the CPU, %llu copies (%llu waited on); per "
+                "%s  VRAM %.2f MB, PCIe %.2f MB, %.1f ms waiting for CPU experts\n",
+                indent.c_str(), static_cast<unsigned long long>(all.host_hits),
+                static_cast<unsigned long long>(all.host_computed), static_cast<unsigned long long>(all.copies),
+                static_cast<unsigned long long>(all.copy_waits), decode.tokens > 0 ? "decoded token" : "token",
+                static_cast<double>(d.bytes_vram) * per / 1e6, static_cast<double>(d.bytes_h2d) * per / 1e6,
+                1e3 * d.host_compute_wait_seconds * per);
+  return std::string(buf) + gpu;
 }
 
 void OffloadStats::write_jsonl(const std::filesystem::path& path) const {

@@ -27,6 +27,16 @@ struct OffloadStepStats {
   double wait_seconds = 0;       // the forward pass waiting for expert reads
   double speculate_seconds = 0;  // speculative routing and issuing prefetches
   double adopt_seconds = 0;      // backend layout rewrites of loaded experts
+  // The VRAM tier (GPU runs; zeros on the CPU backend). There, hits/misses/evictions are the VRAM
+  // cache's, bytes_ram is what the host -> device copies read (= bytes_h2d) plus what the CPU read
+  // to compute missed experts, and wait_seconds the host's waits for drive reads.
+  uint64_t host_hits = 0;                // VRAM misses found in the RAM tier (no drive read)
+  uint64_t host_computed = 0;            // misses computed on the CPU from their host copy
+  uint64_t copies = 0;                   // host -> device expert copies queued (demand and prefetch)
+  uint64_t copy_waits = 0;               // experts whose copy was still running when their ops were queued
+  uint64_t bytes_h2d = 0;                // bytes copied host -> device
+  uint64_t bytes_vram = 0;               // expert bytes the device computed from VRAM slots
+  double host_compute_wait_seconds = 0;  // the forward pass waiting for CPU-computed experts
 
   OffloadStepStats& operator+=(const OffloadStepStats& o);
   double hit_rate() const { return used ? static_cast<double>(hits) / static_cast<double>(used) : 0; }
@@ -36,6 +46,8 @@ class OffloadStats {
  public:
   void reserve(size_t steps) { steps_.reserve(steps); }
   void add(const OffloadStepStats& s) { steps_.push_back(s); }
+  // The fast tier is VRAM (a GPU run): the summary says so and adds the GPU lines.
+  void set_vram_tier(bool on) { vram_tier_ = on; }
   const std::vector<OffloadStepStats>& steps() const { return steps_; }
   // Sum over steps [begin, end) (all by default).
   OffloadStepStats total(size_t begin = 0, size_t end = SIZE_MAX) const;
@@ -47,6 +59,7 @@ class OffloadStats {
 
  private:
   std::vector<OffloadStepStats> steps_;
+  bool vram_tier_ = false;
 };
 
 }  // namespace moe

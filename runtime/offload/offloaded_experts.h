@@ -44,6 +44,13 @@ struct OffloadOptions {
   ReaderKind reader = ReaderKind::kAuto;
   int pread_threads = 4;
   int64_t max_prefetch_slots = -1;  // slots prefetches may hold at once; -1: half the cache
+  // GPU tier only (gpu_offloaded_experts.h): the figures of the miss cost model (--miss-policy auto,
+  // choose_miss_action) and the CPU expert worker.
+  double link_gbs = 25;      // host -> device copies (PCIe), GB/s
+  double cpu_gbs = 40;       // the CPU reading an expert's weights, GB/s
+  double cpu_gflops = 200;   // the CPU's multiply-add rate, GFLOP/s
+  double device_gbs = 2000;  // device memory bandwidth (the expert's GPU compute), GB/s
+  int host_threads = 0;      // OpenMP threads computing missed experts on the CPU (0: all cores)
 };
 
 class OffloadedExperts final : public ExpertProvider {

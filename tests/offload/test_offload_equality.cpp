@@ -39,9 +39,13 @@ RunResult generate_with(const std::filesystem::path& dir, const OffloadOptions* 
   KvCache cache(backend, m->config(), m->layout(), 32);
   std::unique_ptr<ExpertOffload> off;
   if (o) {
-    off = ExpertOffload::create(
-        *m, backend, kChunk, cache.bytes(),
-        OffloadBudget{.host_mem = std::nullopt, .expert_mem = std::nullopt, .expert_fraction = expert_fraction}, *o);
+    off = ExpertOffload::create(*m, backend, kChunk, cache.bytes(),
+                                OffloadBudget{.host_mem = std::nullopt,
+                                              .expert_mem = std::nullopt,
+                                              .expert_fraction = expert_fraction,
+                                              .gpu_mem = std::nullopt,
+                                              .vram_fraction = std::nullopt},
+                                *o);
     if (!placement.empty()) off->experts().place_static(placement, off->budget().slots / 2);
     t.set_expert_provider(&off->experts());
   }
@@ -167,9 +171,13 @@ TEST_F(OffloadFixture, ReadErrorNamesFileExpertAndBytes) {
   Transformer t(m->config(), m->weights(), m->layout(), backend, kChunk);
   KvCache cache(backend, m->config(), m->layout(), 32);
   OffloadOptions o;
-  auto off = ExpertOffload::create(
-      *m, backend, kChunk, cache.bytes(),
-      OffloadBudget{.host_mem = std::nullopt, .expert_mem = 0, .expert_fraction = std::nullopt}, o);
+  auto off = ExpertOffload::create(*m, backend, kChunk, cache.bytes(),
+                                   OffloadBudget{.host_mem = std::nullopt,
+                                                 .expert_mem = 0,
+                                                 .expert_fraction = std::nullopt,
+                                                 .gpu_mem = std::nullopt,
+                                                 .vram_fraction = std::nullopt},
+                                   o);
   t.set_expert_provider(&off->experts());
   std::filesystem::resize_file(experts, 4096);
   std::vector<float> logits;
@@ -182,12 +190,15 @@ TEST_F(OffloadFixture, BudgetTooSmallForTheDensePart) {
   CpuBackend backend(1);
   std::unique_ptr<Model> m = Model::load(store("q4"), backend);
   OffloadOptions o;
-  EXPECT_ERROR_CONTAINS(
-      ExpertOffload::create(
-          *m, backend, kChunk, 1 << 20,
-          OffloadBudget{.host_mem = 100000, .expert_mem = std::nullopt, .expert_fraction = std::nullopt}, o),
-      {"--host-mem 97.7 KiB (100000 bytes) is too small", "dense weights", "KV cache (1.0 MiB)",
-       "use --host-mem of at least"});
+  EXPECT_ERROR_CONTAINS(ExpertOffload::create(*m, backend, kChunk, 1 << 20,
+                                              OffloadBudget{.host_mem = 100000,
+                                                            .expert_mem = std::nullopt,
+                                                            .expert_fraction = std::nullopt,
+                                                            .gpu_mem = std::nullopt,
+                                                            .vram_fraction = std::nullopt},
+                                              o),
+                        {"--host-mem 97.7 KiB (100000 bytes) is too small", "dense weights", "KV cache (1.0 MiB)",
+                         "use --host-mem of at least"});
 }
 
 TEST_F(OffloadFixture, RefusesASafetensorsDirectory) {
