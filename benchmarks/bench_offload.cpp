@@ -18,6 +18,7 @@
 #include "benchmarks/bench_model.h"
 #include "benchmarks/bench_record.h"
 #include "benchmarks/device_bandwidth.h"
+#include "benchmarks/memory_bandwidth.h"
 #include "runtime/backend/backend_factory.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
@@ -102,7 +103,8 @@ int run(const Options& o) {
   const ModelConfig& c = model->config();
   const fs::path experts_bin = packed / "experts.bin";
   std::fprintf(stderr, "measuring DRAM and drive read bandwidth ...\n");
-  const double dram = measure_dram_read_bandwidth(uint64_t{512} << 20, backend.threads(), 3);
+  // The same STREAM-style read pass as moe_bench_generate (best of 10), so bounds compare.
+  const double dram = measure_memory_bandwidth(size_t{512} << 20, backend.threads(), 10).best_read_gbs() * 1e9;
   bool direct = false;
   const double nvme = measure_file_read_bandwidth(experts_bin, uint64_t{1} << 30, &direct);
   const uint64_t ram_bytes_per_token = model->weights().decode_bytes_per_token(c.experts_per_token);
@@ -261,7 +263,7 @@ int run_cuda(const Options& o) {
   std::fprintf(stderr, "measuring device, DRAM and drive read bandwidth ...\n");
   const double hbm = measure_bandwidth_for(o.device, size_t{1} << 30, 0, 3).best_read_gbs() * 1e9;
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
-  const double dram = measure_dram_read_bandwidth(uint64_t{512} << 20, threads, 3);
+  const double dram = measure_memory_bandwidth(size_t{512} << 20, threads, 10).best_read_gbs() * 1e9;
   const double pcie = o.pcie_gbs * 1e9;
   std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % 31000 + 3);
