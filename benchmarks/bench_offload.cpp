@@ -23,10 +23,12 @@
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #include "runtime/engine/generator.h"
+#include "runtime/io/packed_store.h"
 #include "runtime/model/model.h"
 #include "runtime/offload/bandwidth.h"
 #include "runtime/offload/expert_offload.h"
 #include "runtime/quant/quant_cache.h"
+#include "runtime/quant/synthetic_store.h"
 
 #ifndef MOE_SOURCE_DIR
 #define MOE_SOURCE_DIR "."
@@ -44,6 +46,10 @@ using json = nlohmann::ordered_json;
 struct Options {
   std::string quant = "q4";
   std::string model_dir = "/tmp/moe-bench-mixtral-moderate";
+  // "moderate" (the benchmark model, converted from its checkpoint) or "mixtral-8x7b" (random
+  // stores written directly under store_root, one per recipe: 25 GB each at 4 bits).
+  std::string shape = "moderate";
+  std::string store_root = "/tmp/moe-bench-mixtral-8x7b";
   int threads = 0;
   int64_t prompt_tokens = 32, decode_tokens = 32;
   int warmup = 1;
@@ -91,7 +97,46 @@ SyntheticModelSpec moderate_spec() {
   return spec;
 }
 
+// Mixtral-8x7B's shapes: 32 layers, hidden 4096, 32/8 heads, 8 experts top-2 of width 14336.
+SyntheticModelSpec mixtral_8x7b_spec() {
+  SyntheticModelSpec spec = moderate_spec();
+  spec.hidden_size = 4096;
+  spec.num_layers = 32;
+  spec.num_heads = 32;
+  spec.num_kv_heads = 8;
+  spec.expert_intermediate = 14336;
+  spec.shared_intermediate = 14336;
+  spec.dense_intermediate = 14336;
+  spec.max_position_embeddings = 32768;
+  return spec;
+}
+
+// The packed store of `recipe` for the benchmark's shape: the moderate model converted from its
+// checkpoint (cached), or a random Mixtral-8x7B-shaped store written directly (reused when
+// present with the same recipe).
+fs::path store_for(const Options& o, const QuantRecipe& recipe) {
+  if (o.shape == "moderate") {
+    prepare_model(o.model_dir, moderate_spec(), false);
+    return cached_packed_model(o.model_dir, recipe, QuantizeOptions{}, {}, nullptr);
+  }
+  MOE_CHECK(o.shape == "mixtral-8x7b", "--shape: '", o.shape, "' is not moderate or mixtral-8x7b");
+  std::string name = recipe.spec();
+  for (char& ch : name)
+    if (ch == '=' || ch == ',') ch = '_';
+  const fs::path dir = fs::path(o.store_root) / name;
+  if (PackedStore::is_packed(dir) && PackedStore::open(dir, /*verify=*/false).recipe() == recipe.spec()) return dir;
+  std::fprintf(stderr, "writing a random Mixtral-8x7B-shaped store into %s ...\n", dir.string().c_str());
+  int last = -1;
+  write_synthetic_packed_store(mixtral_8x7b_spec(), recipe, dir, /*replace=*/true, [&](int64_t done, int64_t total) {
+    const int pct = static_cast<int>(100 * done / std::max<int64_t>(1, total));
+    if (pct / 10 != last / 10) std::fprintf(stderr, "  %d%%\n", pct);
+    last = pct;
+  });
+  return dir;
+}
+
 int run(const Options& o) {
+  MOE_CHECK(o.shape == "moderate", "--shape mixtral-8x7b is for --device cuda (its stores are about 25 GB)");
   const SyntheticModelSpec spec = moderate_spec();
   prepare_model(o.model_dir, spec, false);
   const QuantRecipe recipe = QuantRecipe::parse(o.quant);
@@ -257,8 +302,6 @@ struct GpuRow {
 };
 
 int run_cuda(const Options& o) {
-  const SyntheticModelSpec spec = moderate_spec();
-  prepare_model(o.model_dir, spec, false);
   std::unique_ptr<Backend> gpu = make_backend(o.device, o.threads);
   std::fprintf(stderr, "measuring device, DRAM and drive read bandwidth ...\n");
   const double hbm = measure_bandwidth_for(o.device, size_t{1} << 30, 0, 3).best_read_gbs() * 1e9;
@@ -277,7 +320,7 @@ int run_cuda(const Options& o) {
   bool direct = false;
   for (const std::string& f : o.formats) {
     const QuantRecipe recipe = QuantRecipe::parse(str_cat("attn=q4,experts=", f));
-    const fs::path packed = cached_packed_model(o.model_dir, recipe, QuantizeOptions{}, {}, nullptr);
+    const fs::path packed = store_for(o, recipe);
     nvme = measure_file_read_bandwidth(packed / "experts.bin", uint64_t{1} << 30, &direct);
     double resident_tps = 0;
     uint64_t decode_bytes = 0;
@@ -440,6 +483,12 @@ int main(int argc, char** argv) {
   moe::bench::Options o;
   CLI::App app{"CPU expert-offloading benchmark: RAM budgets and the ablation table"};
   app.add_option("--quant", o.quant, "Recipe of the packed store")->capture_default_str();
+  app.add_option("--shape", o.shape,
+                 "moderate (the benchmark model) or mixtral-8x7b (GPU: random stores in Mixtral-8x7B's shapes, written "
+                 "directly under --store-root, about 25 GB per recipe)")
+      ->capture_default_str();
+  app.add_option("--store-root", o.store_root, "Where the mixtral-8x7b stores are written (one directory per recipe)")
+      ->capture_default_str();
   app.add_option("--model-dir", o.model_dir, "The random Mixtral-shaped model (written when absent)")
       ->capture_default_str();
   app.add_option("--threads,-t", o.threads, "CPU threads");

@@ -126,10 +126,25 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   if (!out) fail(path.string(), ": cannot write (", std::strerror(errno), ")");
 }
 
-void write_mlp(TensorSink& t, const std::string& p, int64_t h, int64_t width, const ArchSpec& a, bool expert) {
-  t.matrix(p + std::string(expert ? a.expert_gate : "gate_proj") + ".weight", width, h);
-  t.matrix(p + std::string(expert ? a.expert_up : "up_proj") + ".weight", width, h);
-  t.matrix(p + std::string(expert ? a.expert_down : "down_proj") + ".weight", h, width);
+using Fill = SyntheticTensor::Fill;
+using Visit = std::function<void(const SyntheticTensor&)>;
+
+void visit_mlp(const Visit& fn, const std::string& p, int64_t h, int64_t width, const ArchSpec& a, int64_t layer,
+               int64_t expert) {
+  const bool routed = expert >= 0;
+  fn({p + std::string(routed ? a.expert_gate : "gate_proj") + ".weight",
+      {width, h},
+      Fill::kMatrix,
+      1.0,
+      layer,
+      expert});
+  fn({p + std::string(routed ? a.expert_up : "up_proj") + ".weight", {width, h}, Fill::kMatrix, 1.0, layer, expert});
+  fn({p + std::string(routed ? a.expert_down : "down_proj") + ".weight",
+      {h, width},
+      Fill::kMatrix,
+      1.0,
+      layer,
+      expert});
 }
 
 }  // namespace
@@ -158,62 +173,81 @@ SyntheticModelSpec tiny_model_spec(const std::string& arch) {
   return s;
 }
 
-int64_t write_synthetic_model(const SyntheticModelSpec& s, const std::filesystem::path& dir) {
+std::string synthetic_config_json(const SyntheticModelSpec& s) {
   const ArchSpec* a = find_architecture(s.architecture);
   MOE_CHECK(a, "synthetic model: unknown architecture '", s.architecture, "'");
-  std::filesystem::create_directories(dir);
-  const json config_json = make_config(s, *a);
-  // Parse what we are about to write with the real parser: the model is valid by construction.
-  const ModelConfig c = parse_model_config(config_json.dump(2), dir / "config.json");
+  return make_config(s, *a).dump(2);
+}
 
-  TensorSink t(s);
+void for_each_synthetic_tensor(const SyntheticModelSpec& s, const std::function<void(const SyntheticTensor&)>& fn) {
+  const ArchSpec* a = find_architecture(s.architecture);
+  MOE_CHECK(a, "synthetic model: unknown architecture '", s.architecture, "'");
+  // Parse what is about to be written with the real parser: the model is valid by construction.
+  const ModelConfig c = parse_model_config(make_config(s, *a).dump(2), "config.json");
   const int64_t h = c.hidden_size;
-  t.matrix("model.embed_tokens.weight", c.vocab_size, h, std::sqrt(static_cast<double>(h)) * 0.5);
+  const auto matrix = [&](std::string name, int64_t rows, int64_t cols, double gain = 1.0) {
+    fn({std::move(name), {rows, cols}, Fill::kMatrix, gain, -1, -1});
+  };
+  const auto norm = [&](std::string name, int64_t n) { fn({std::move(name), {n}, Fill::kNorm, 1.0, -1, -1}); };
+  const auto bias = [&](std::string name, int64_t n) { fn({std::move(name), {n}, Fill::kBias, 1.0, -1, -1}); };
+  matrix("model.embed_tokens.weight", c.vocab_size, h, std::sqrt(static_cast<double>(h)) * 0.5);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = str_cat("model.layers.", i, ".");
-    t.norm(p + "input_layernorm.weight", h);
-    t.norm(p + "post_attention_layernorm.weight", h);
+    norm(p + "input_layernorm.weight", h);
+    norm(p + "post_attention_layernorm.weight", h);
     const std::string at = p + "self_attn.";
-    t.matrix(at + "q_proj.weight", c.q_width(), h);
-    t.matrix(at + "k_proj.weight", c.kv_width(), h);
-    t.matrix(at + "v_proj.weight", c.kv_width(), h);
-    t.matrix(at + "o_proj.weight", h, c.q_width());
+    matrix(at + "q_proj.weight", c.q_width(), h);
+    matrix(at + "k_proj.weight", c.kv_width(), h);
+    matrix(at + "v_proj.weight", c.kv_width(), h);
+    matrix(at + "o_proj.weight", h, c.q_width());
     if (c.qkv_bias) {
-      t.bias(at + "q_proj.bias", c.q_width());
-      t.bias(at + "k_proj.bias", c.kv_width());
-      t.bias(at + "v_proj.bias", c.kv_width());
+      bias(at + "q_proj.bias", c.q_width());
+      bias(at + "k_proj.bias", c.kv_width());
+      bias(at + "v_proj.bias", c.kv_width());
     }
-    if (c.o_bias) t.bias(at + "o_proj.bias", h);
+    if (c.o_bias) bias(at + "o_proj.bias", h);
     switch (a->qk_norm) {
       case QkNorm::kNone: break;
       case QkNorm::kPerHead:
-        t.norm(at + "q_norm.weight", c.head_dim);
-        t.norm(at + "k_norm.weight", c.head_dim);
+        norm(at + "q_norm.weight", c.head_dim);
+        norm(at + "k_norm.weight", c.head_dim);
         break;
       case QkNorm::kFullWidth:
-        t.norm(at + "q_norm.weight", c.q_width());
-        t.norm(at + "k_norm.weight", c.kv_width());
+        norm(at + "q_norm.weight", c.q_width());
+        norm(at + "k_norm.weight", c.kv_width());
         break;
     }
     if (!c.layer_is_moe[static_cast<size_t>(i)]) {
-      write_mlp(t, p + "mlp.", h, c.dense_intermediate, *a, false);
+      visit_mlp(fn, p + "mlp.", h, c.dense_intermediate, *a, -1, -1);
       continue;
     }
     const std::string block = str_cat(p, a->moe_block, ".");
-    t.matrix(block + "gate.weight", c.num_experts, h, 4.0);
+    matrix(block + "gate.weight", c.num_experts, h, 4.0);
     for (int64_t e = 0; e < c.num_experts; ++e)
-      write_mlp(t, str_cat(block, "experts.", e, "."), h, c.expert_intermediate, *a, true);
+      visit_mlp(fn, str_cat(block, "experts.", e, "."), h, c.expert_intermediate, *a, i, e);
     if (a->shared_expert) {
-      write_mlp(t, block + "shared_expert.", h, c.shared_intermediate, *a, false);
-      t.matrix(block + "shared_expert_gate.weight", 1, h);
+      visit_mlp(fn, block + "shared_expert.", h, c.shared_intermediate, *a, -1, -1);
+      matrix(block + "shared_expert_gate.weight", 1, h);
     }
   }
-  t.norm("model.norm.weight", h);
-  if (!c.tie_word_embeddings) t.matrix("lm_head.weight", c.vocab_size, h, 4.0);
+  norm("model.norm.weight", h);
+  if (!c.tie_word_embeddings) matrix("lm_head.weight", c.vocab_size, h, 4.0);
+}
 
+int64_t write_synthetic_model(const SyntheticModelSpec& s, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const std::string config_json = synthetic_config_json(s);
+  TensorSink t(s);
+  for_each_synthetic_tensor(s, [&](const SyntheticTensor& x) {
+    switch (x.fill) {
+      case Fill::kMatrix: t.matrix(x.name, x.shape[0], x.shape[1], x.gain); break;
+      case Fill::kNorm: t.norm(x.name, x.shape[0]); break;
+      case Fill::kBias: t.bias(x.name, x.shape[0]); break;
+    }
+  });
   t.writer().set_metadata({{"format", "pt"}});
   t.writer().write(dir / "model.safetensors");
-  write_text(dir / "config.json", config_json.dump(2) + "\n");
+  write_text(dir / "config.json", config_json + "\n");
   json gen = {{"bos_token_id", s.bos_token_id}, {"eos_token_id", s.eos_token_id}};
   write_text(dir / "generation_config.json", gen.dump(2) + "\n");
   return t.params();

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "kernels/common/dtype.h"
 
@@ -46,5 +48,22 @@ SyntheticModelSpec tiny_model_spec(const std::string& arch);
 // N(0, 1/fan_in)-like uniform values, norms around 1, so activations stay O(1). Returns the
 // number of parameters written.
 int64_t write_synthetic_model(const SyntheticModelSpec& spec, const std::filesystem::path& dir);
+
+// The config.json a synthetic model of `spec` carries (checked by the real parser).
+std::string synthetic_config_json(const SyntheticModelSpec& spec);
+
+// One tensor of a synthetic model and how write_synthetic_model fills it.
+struct SyntheticTensor {
+  enum class Fill : uint8_t { kMatrix, kNorm, kBias };
+  std::string name;            // Hub name
+  std::vector<int64_t> shape;  // (rows, cols) for matrices, (n) otherwise
+  Fill fill = Fill::kMatrix;   // kMatrix: uniform with the variance of gain^2 / cols; kNorm: 1 +-0.1; kBias: +-0.1
+  double gain = 1.0;           // kMatrix
+  int64_t layer = -1;          // routed experts: their layer and index (else -1)
+  int64_t expert = -1;
+};
+// Every tensor of a synthetic model of `spec`, in the order write_synthetic_model writes them
+// (a routed expert's gate, up, down one after the other).
+void for_each_synthetic_tensor(const SyntheticModelSpec& spec, const std::function<void(const SyntheticTensor&)>& fn);
 
 }  // namespace moe
