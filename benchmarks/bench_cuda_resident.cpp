@@ -315,11 +315,7 @@ int run(const Options& o) {
               {"efficiency", {{"decode_vs_read_bound", decode / bound_read}}},
               {"notes", json::array({"Random routers route near-uniformly: every prefill chunk touches every expert.",
                                      "Weights generated in memory; nothing read from disk."})}};
-  std::error_code ec;
-  std::filesystem::create_directories(out.parent_path(), ec);
-  std::ofstream f(out);
-  f << rec.dump(2) << "\n";
-  MOE_CHECK(f.good(), out.string(), ": cannot write the record");
+  write_record(out, rec);
   std::printf("record    %s\n", out.string().c_str());
   return 0;
 }

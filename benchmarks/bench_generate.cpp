@@ -392,11 +392,7 @@ int run(const Options& o) {
                     "hit rate would be pessimistic. Batch-1 decode reads top_k experts per layer either way.",
                     "Shared machine: other work may run beside the benchmark (see load averages); compare ratios "
                     "measured in one run."})}};
-  std::error_code ec;
-  if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
-  std::ofstream file(out);
-  file << record.dump(2) << "\n";
-  MOE_CHECK(file.good(), out.string(), ": cannot write the record");
+  write_record(out, record);
   std::printf("record    %s\n", out.string().c_str());
   return 0;
 }

@@ -283,9 +283,7 @@ int run(const Options& o) {
   const fs::path out = !o.out.empty() ? fs::path(o.out)
                                       : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
                                             str_cat("cpu-offload-mixtral-moderate-", o.quant, ".json");
-  std::ofstream f(out);
-  f << record.dump(2) << "\n";
-  MOE_CHECK(f.good(), out.string(), ": cannot write the benchmark record");
+  write_record(out, record);
   std::printf("record written to %s\n", out.string().c_str());
   return 0;
 }
@@ -469,9 +467,7 @@ int run_cuda(const Options& o) {
   const fs::path out = !o.out.empty() ? fs::path(o.out)
                                       : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
                                             str_cat("cuda-offload-mixtral-moderate-", device_kind(o.device), ".json");
-  std::ofstream fo(out);
-  fo << record.dump(2) << "\n";
-  MOE_CHECK(fo.good(), out.string(), ": cannot write the benchmark record");
+  write_record(out, record);
   std::printf("record written to %s\n", out.string().c_str());
   return 0;
 }

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "runtime/core/error.h"
+
 namespace moe::bench {
 namespace {
 
@@ -116,6 +118,14 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t mid = v.size() / 2;
   return v.size() % 2 == 1 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
+}
+
+void write_record(const std::filesystem::path& out, const nlohmann::ordered_json& record) {
+  std::error_code ec;
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path(), ec);
+  std::ofstream f(out);
+  f << record.dump(2) << "\n";
+  MOE_CHECK(f.good(), out.string(), ": cannot write the benchmark record");
 }
 
 }  // namespace moe::bench

@@ -2,6 +2,7 @@
 // summary statistic of repeated measurements.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,9 @@ nlohmann::ordered_json to_json(const MachineInfo& m);
 
 // Median (mean of the middle two for an even count); 0 for none.
 double median(std::vector<double> v);
+
+// Writes a benchmark's JSON record to `out` (parent directories created). Throws moe::Error
+// naming the file when it cannot be written.
+void write_record(const std::filesystem::path& out, const nlohmann::ordered_json& record);
 
 }  // namespace moe::bench

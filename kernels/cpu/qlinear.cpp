@@ -94,17 +94,6 @@ namespace int512 {
 #define MOE_QTILE_ISA 512
 #include "kernels/cpu/qtile_isa.h"
 #undef MOE_QTILE_ISA
-inline constexpr TileFn kTileQ8[5] = {&tile_dot<QuantType::kQ8, 16>, &tile_dot<QuantType::kQ8, 32>,
-                                      &tile_dot<QuantType::kQ8, 64>, &tile_dot<QuantType::kQ8, 128>,
-                                      &tile_dot<QuantType::kQ8, 256>};
-inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
-                                      &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
-                                      &tile_dot<QuantType::kQ4, 256>};
-inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
-                                      &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
-                                      &tile_dot<QuantType::kQ2, 256>};
-inline constexpr TileFn kTileQ3[5] = {nullptr, &tile_dot<QuantType::kQ3, 32>, &tile_dot<QuantType::kQ3, 64>,
-                                      &tile_dot<QuantType::kQ3, 128>, &tile_dot<QuantType::kQ3, 256>};
 }  // namespace int512
 #pragma GCC pop_options
 
@@ -117,14 +106,6 @@ namespace int256 {
 #define MOE_QTILE_ISA 256
 #include "kernels/cpu/qtile_isa.h"
 #undef MOE_QTILE_ISA
-inline constexpr TileFn kTileQ4[5] = {&tile_dot<QuantType::kQ4, 16>, &tile_dot<QuantType::kQ4, 32>,
-                                      &tile_dot<QuantType::kQ4, 64>, &tile_dot<QuantType::kQ4, 128>,
-                                      &tile_dot<QuantType::kQ4, 256>};
-inline constexpr TileFn kTileQ2[5] = {&tile_dot<QuantType::kQ2, 16>, &tile_dot<QuantType::kQ2, 32>,
-                                      &tile_dot<QuantType::kQ2, 64>, &tile_dot<QuantType::kQ2, 128>,
-                                      &tile_dot<QuantType::kQ2, 256>};
-inline constexpr TileFn kTileQ3[5] = {nullptr, &tile_dot<QuantType::kQ3, 32>, &tile_dot<QuantType::kQ3, 64>,
-                                      &tile_dot<QuantType::kQ3, 128>, &tile_dot<QuantType::kQ3, 256>};
 }  // namespace int256
 #pragma GCC pop_options
 
@@ -407,20 +388,10 @@ void prepare_x(Projection& p, const float* x, int64_t T, XQuant& q, std::vector<
 // The vector kTile16 kernel for format f on isa, or null for the scalar one.
 TileFn tile_kernel_for(QIsa isa, QuantFormat f) {
 #if MOE_QX86
-  const int gi = group_index(f.group_size);
-  if (isa == QIsa::kAvx512 && g_vnni) {
-    switch (f.type) {
-      case QuantType::kQ8: return int512::kTileQ8[gi];
-      case QuantType::kQ4: return int512::kTileQ4[gi];
-      case QuantType::kQ2: return int512::kTileQ2[gi];
-      case QuantType::kQ3: return int512::kTileQ3[gi];
-    }
-  }
-  if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) {
-    if (f.type == QuantType::kQ4) return int256::kTileQ4[gi];
-    if (f.type == QuantType::kQ3) return int256::kTileQ3[gi];
-    if (f.type == QuantType::kQ2) return int256::kTileQ2[gi];
-  }
+  const auto t = static_cast<size_t>(f.type);
+  const auto gi = static_cast<size_t>(group_index(f.group_size));
+  if (isa == QIsa::kAvx512 && g_vnni) return int512::kTileKernels[t][gi];
+  if (isa == QIsa::kAvx512 || isa == QIsa::kAvx2) return int256::kTileKernels[t][gi];
 #else
   (void)isa;
   (void)f;

@@ -198,7 +198,8 @@ void qtile_pack_in_place(uint8_t* w, QuantFormat f, int64_t N, int64_t K) {
   assert(qtile_has_layout(f) && K % f.group_size == 0);
   const size_t row_bytes = quant_row_bytes(f, K);
   const int64_t nb = K / f.group_size, runs = N / kQTileRows;
-  std::vector<uint8_t> run(kQTileRows * row_bytes);
+  thread_local std::vector<uint8_t> run;  // reused: experts are adopted while decoding
+  run.resize(kQTileRows * row_bytes);
   for (int64_t i = 0; i < runs; ++i) {
     uint8_t* p = w + static_cast<size_t>(i) * kQTileRows * row_bytes;
     std::memcpy(run.data(), p, run.size());
@@ -225,7 +226,8 @@ void qtile_dequantize_row(const uint8_t* w, QuantFormat f, int64_t N, int64_t K,
     dequantize_rows(w + static_cast<size_t>(n) * row_bytes, 1, K, f, out);
     return;
   }
-  std::vector<uint8_t> row(row_bytes);
+  thread_local std::vector<uint8_t> row;  // reused: embedding lookups run every decode step
+  row.resize(row_bytes);
   const int64_t run = n / kQTileRows;
   unpack_run_row(w + static_cast<size_t>(run) * kQTileRows * row_bytes, f, K / f.group_size,
                  static_cast<int>(n % kQTileRows), row.data());

@@ -4,7 +4,8 @@
 //   512: AVX-512 + VNNI, q8, q4, q3 and q2: one zmm = 16 rows x 4 codes, _mm512_dpbusd_epi32
 //        (q3: the low-bit plane as q2, then the high-bit plane one bit at a time, counted x4);
 //   256: AVX2, q4, q3 and q2: one ymm = 8 rows x 4 codes, _mm256_maddubs_epi16 + _mm256_madd_epi16.
-// The includer has already included <immintrin.h>, <cstring>, <cstdint> and the quant format.
+// The includer has already included <immintrin.h>, <cstring>, <cstdint> and the quant format, and
+// declared the kernel pointer type TileFn.
 //
 // A call computes one run of 16 rows for TT token rows at once, so the codes loaded and unpacked
 // for a block serve every token of the group. Per row and token the float operations are exactly
@@ -252,5 +253,23 @@ void tile_dot(const uint8_t* tile, int64_t nb, const int8_t* xq, const float* sx
   }
   if (t < T) tile_tokens<Q, G, 1>(tile, nb, xq + t * K, sx + t * nb, xs + t * nb, K, y + t * ldy, ldy);
 }
+
+// This ISA's kernels, indexed [QuantType][log2(G / 16)]; null where it has none (q8 on AVX2,
+// whose products overflow maddubs; q3 g16, which has no tiled layout).
+#define MOE_QTILE_GROUPS(Q) \
+  { &tile_dot<Q, 16>, &tile_dot<Q, 32>, &tile_dot<Q, 64>, &tile_dot<Q, 128>, &tile_dot<Q, 256> }
+inline constexpr TileFn kTileKernels[4][5] = {
+#if MOE_QTILE_ISA == 512
+    MOE_QTILE_GROUPS(QuantType::kQ8),
+#else
+    {},
+#endif
+    MOE_QTILE_GROUPS(QuantType::kQ4),
+    {nullptr, &tile_dot<QuantType::kQ3, 32>, &tile_dot<QuantType::kQ3, 64>, &tile_dot<QuantType::kQ3, 128>,
+     &tile_dot<QuantType::kQ3, 256>},
+    MOE_QTILE_GROUPS(QuantType::kQ2)};
+static_assert(static_cast<int>(QuantType::kQ8) == 0 && static_cast<int>(QuantType::kQ4) == 1 &&
+              static_cast<int>(QuantType::kQ3) == 2 && static_cast<int>(QuantType::kQ2) == 3);
+#undef MOE_QTILE_GROUPS
 
 #undef MOE_QT

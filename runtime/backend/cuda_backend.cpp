@@ -21,6 +21,8 @@ bool graphs_from_env(bool dflt) {
   return std::strcmp(v, "0") != 0;
 }
 
+}  // namespace
+
 cuda::QFormat qformat_of(QuantType t) {
   switch (t) {
     case QuantType::kQ8: return cuda::QFormat::kQ8;
@@ -31,30 +33,16 @@ cuda::QFormat qformat_of(QuantType t) {
   return cuda::QFormat::kNone;
 }
 
-}  // namespace
-
 cuda::Elem elem_of(DType t, const char* op, const char* what) {
-  switch (t) {
-    case DType::kF32: return cuda::Elem::kF32;
-    case DType::kF16: return cuda::Elem::kF16;
-    case DType::kBF16: return cuda::Elem::kBF16;
-    case DType::kF64:
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kI64:
-    case DType::kU64:
-    case DType::kF8E4M3:
-    case DType::kF8E5M2:
-    case DType::kF8E8M0:
-    case DType::kF4: break;
+  if (!dtype_is_compute(t))
+    fail("cuda backend: ", op, ": ", what, " has dtype ", dtype_name(t),
+         "; the CUDA backend computes over F32, F16, BF16", " and the quantized formats");
+  switch (compute_type(t)) {
+    case ComputeType::kF32: return cuda::Elem::kF32;
+    case ComputeType::kF16: return cuda::Elem::kF16;
+    case ComputeType::kBF16: return cuda::Elem::kBF16;
   }
-  fail("cuda backend: ", op, ": ", what, " has dtype ", dtype_name(t),
-       "; the CUDA backend computes over F32, F16, BF16", " and the quantized formats");
+  return cuda::Elem::kF32;
 }
 
 cuda::WeightOperand weight_operand(const Tensor& w, const char* op, const char* what) {

@@ -61,5 +61,7 @@ struct CudaBackend::Impl {
 cuda::WeightOperand weight_operand(const Tensor& w, const char* op, const char* what);
 cuda::BiasOperand bias_operand(const Tensor& b);
 cuda::Elem elem_of(DType t, const char* op, const char* what);
+// The kernels' spelling of a quantized format.
+cuda::QFormat qformat_of(QuantType t);
 
 }  // namespace moe

@@ -22,16 +22,6 @@
 namespace moe {
 namespace {
 
-cuda::QFormat repack_format(QuantType t) {
-  switch (t) {
-    case QuantType::kQ8: return cuda::QFormat::kQ8;
-    case QuantType::kQ4: return cuda::QFormat::kQ4;
-    case QuantType::kQ3: return cuda::QFormat::kQ3;
-    case QuantType::kQ2: return cuda::QFormat::kQ2;
-  }
-  return cuda::QFormat::kNone;
-}
-
 std::string mib(uint64_t bytes) {
   const auto tenths = static_cast<long long>(static_cast<double>(bytes) / double(1 << 20) * 10 + 0.5);
   return str_cat(tenths / 10, ".", tenths % 10, " MiB");
@@ -94,8 +84,8 @@ class CudaExpertSlots final : public DeviceExpertSlots {
         MOE_CHECK(K % w.quant->group_size == 0, "cuda backend: expert weight row length ", K,
                   " is not a multiple of the group size ", w.quant->group_size);
         MOE_CUDA_CHECK(cudaMemcpyAsync(staging + rel, src, w.nbytes(), cudaMemcpyHostToDevice, cs));
-        cuda::repack_quantized(staging + rel, d.data, w.numel() / K, K, repack_format(w.quant->type),
-                               w.quant->group_size, cs);
+        cuda::repack_quantized(staging + rel, d.data, w.numel() / K, K, qformat_of(w.quant->type), w.quant->group_size,
+                               cs);
       }
       bytes += w.nbytes();
       return d;

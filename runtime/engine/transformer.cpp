@@ -176,16 +176,16 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
     if (rows.empty()) continue;
     const int64_t m = static_cast<int64_t>(rows.size());
     Tensor in = expert_in_.first_rows(m), y = expert_out_.first_rows(m);
-    if (provider_ && provider_->computed_output(layer.index, static_cast<int32_t>(e), y)) {
-      // computed by the provider (on the CPU, from its host copy): y holds the result
-    } else if (provider_) {
+    // A provider may have computed the expert itself (on the CPU, from its host copy) into y.
+    const auto id = static_cast<int32_t>(e);
+    if (!provider_ || !provider_->computed_output(layer.index, id, y)) {
       b_.gather_rows(xn, rows, in);
-      const MlpWeights weights = provider_->acquire(layer.index, static_cast<int32_t>(e));
-      b_.swiglu_mlp(in, weights, y);
-      provider_->release(layer.index, static_cast<int32_t>(e));
-    } else {
-      b_.gather_rows(xn, rows, in);
-      b_.swiglu_mlp(in, w.experts[e], y);
+      if (provider_) {
+        b_.swiglu_mlp(in, provider_->acquire(layer.index, id), y);
+        provider_->release(layer.index, id);
+      } else {
+        b_.swiglu_mlp(in, w.experts[e], y);
+      }
     }
     b_.scatter_add_rows(y, rows, expert_scales_[e], out);
     ++counters_.expert_calls;

@@ -10,28 +10,12 @@
 #include "runtime/io/safetensors.h"
 #include "runtime/model/architecture.h"
 #include "runtime/model/config.h"
+#include "runtime/model/synthetic_rng.h"
 
 namespace moe {
 namespace {
 
 using nlohmann::json;
-
-// splitmix64: fast, good enough for random weights, identical on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-1, 1).
-  float symmetric() { return static_cast<float>(static_cast<double>(next() >> 11) * 0x1p-52 - 1.0); }
-
- private:
-  uint64_t s_;
-};
 
 std::vector<uint8_t> encode(const std::vector<float>& v, DType t) {
   MOE_CHECK(dtype_is_compute(t), "synthetic model: dtype ", dtype_name(t), " is not a weight dtype");
@@ -82,7 +66,7 @@ class TensorSink {
     params_ += n;
   }
   const SyntheticModelSpec& spec_;
-  Rng rng_;
+  SyntheticRng rng_;
   SafetensorsWriter writer_;
   int64_t params_ = 0;
 };

@@ -39,7 +39,8 @@ GpuOffloadedExperts::GpuOffloadedExperts(const ExpertLayout& layout, const Model
       vslots_(static_cast<size_t>(vram_slots + kDeviceStagingSlots)),
       reader_(open_expert_reader(layout.file(), options.reader, options.pread_threads)),
       runner_(options.host_threads, config.hidden_size, max_step_tokens),
-      prefetcher_(layout.first_layer(), layout.end_layer() - layout.first_layer(), config.num_experts) {
+      prefetcher_(layout.first_layer(), layout.end_layer() - layout.first_layer(), config.num_experts),
+      speculator_(config, weights, device, max_step_tokens, options.prefetch_depth) {
   MOE_CHECK(dev_ != nullptr, "GPU expert offloading: the backend has no VRAM expert slots");
   MOE_CHECK(vram_slots >= 1 && host_slots >= 1, "GPU expert offloading needs at least one VRAM and one RAM slot, got ",
             vram_slots, " and ", host_slots);
@@ -53,13 +54,6 @@ GpuOffloadedExperts::GpuOffloadedExperts(const ExpertLayout& layout, const Model
   const int64_t m = max_step_tokens, h = c_.hidden_size;
   host_x_.resize(static_cast<size_t>(m * h));
   host_out_.resize(static_cast<size_t>(m * c_.experts_per_token * h));
-  if (o_.prefetch_depth > 0) {
-    spec_norm_ = b_.alloc(DType::kF32, {m, h});
-    spec_logits_ = b_.alloc(DType::kF32, {m, c_.num_experts});
-    spec_ids_.resize(static_cast<size_t>(m * c_.experts_per_token));
-    spec_weights_.resize(spec_ids_.size());
-    spec_best_.resize(static_cast<size_t>(c_.num_experts));
-  }
   entries_.reserve(static_cast<size_t>(c_.num_experts));
   holds_.reserve(static_cast<size_t>(vram_slots));
   pins_.reserve(static_cast<size_t>(host_slots) * 2);
@@ -258,7 +252,6 @@ void GpuOffloadedExperts::start_fetches() {
 // ---- the provider -------------------------------------------------------------------------------
 
 void GpuOffloadedExperts::begin_step(int64_t n_tokens) {
-  n_tokens_ = n_tokens;
   prefetcher_.begin_step();
   step_ = OffloadStepStats{};
   step_.tokens = n_tokens;
@@ -421,28 +414,7 @@ void GpuOffloadedExperts::end_layer(int64_t layer, const Tensor& hidden) {
   reap();
   if (o_.prefetch_depth == 0) return;
   const double t0 = now_seconds();
-  const int64_t n = hidden.dim(0), top_k = c_.experts_per_token;
-  const int64_t first = w_.layers.front().index;
-  const auto assignments = static_cast<size_t>(n * top_k);
-  for (int64_t j = 1; j <= o_.prefetch_depth; ++j) {
-    const int64_t local = layer - first + j;
-    if (local >= static_cast<int64_t>(w_.layers.size())) break;
-    const LayerWeights& lw = w_.layers[static_cast<size_t>(local)];
-    if (!lw.is_moe) continue;
-    // The router of layer l+j applied to the hidden state after layer l (its own norm first).
-    Tensor xn = spec_norm_.first_rows(n), logits = spec_logits_.first_rows(n);
-    b_.rms_norm(hidden, lw.ffn_norm, c_.rms_norm_eps, xn);
-    b_.linear(xn, lw.moe.router, Tensor{}, logits);
-    b_.route_topk(logits, top_k, c_.renormalize_topk, std::span(spec_ids_).first(assignments),
-                  std::span(spec_weights_).first(assignments));
-    std::fill(spec_best_.begin(), spec_best_.end(), -1.0f);
-    for (size_t a = 0; a < assignments; ++a) {
-      float& best = spec_best_[static_cast<size_t>(spec_ids_[a])];
-      best = std::max(best, spec_weights_[a]);
-    }
-    for (size_t e = 0; e < spec_best_.size(); ++e)
-      if (spec_best_[e] >= 0) prefetcher_.predict(key(lw.index, static_cast<int32_t>(e)), spec_best_[e]);
-  }
+  speculator_.predict(layer, hidden, prefetcher_);
   issue_prefetches();
   step_.speculate_seconds += now_seconds() - t0;
 }

@@ -148,11 +148,7 @@ class GpuOffloadedExperts final : public ExpertProvider {
 
   // CPU-computed experts: the layer's input on the host and their outputs.
   std::vector<float> host_x_, host_out_;
-  // Speculative routing scratch.
-  Tensor spec_norm_, spec_logits_;
-  std::vector<int32_t> spec_ids_;
-  std::vector<float> spec_weights_, spec_best_;
-  int64_t n_tokens_ = 0;
+  SpeculativeRouter speculator_;  // the next layers' routers for prefetch
 
   OffloadStats stats_;
   OffloadStepStats step_;

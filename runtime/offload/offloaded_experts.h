@@ -32,6 +32,7 @@
 #include "runtime/offload/offload_stats.h"
 #include "runtime/offload/prefetcher.h"
 #include "runtime/offload/slot_pool.h"
+#include "runtime/offload/speculative_router.h"
 
 namespace moe {
 
@@ -141,12 +142,7 @@ class OffloadedExperts final : public ExpertProvider {
   int64_t layer_ = -1;            // the MoE layer being computed
   std::vector<Entry> entries_;
 
-  // Speculative routing scratch.
-  Tensor spec_norm_, spec_logits_;  // (M, H), (M, E)
-  std::vector<int32_t> spec_ids_;
-  std::vector<float> spec_weights_;
-  std::vector<float> spec_best_;  // per expert
-  int64_t n_tokens_ = 0;
+  SpeculativeRouter speculator_;  // the next layers' routers for prefetch
 
   OffloadStats stats_;
   OffloadStepStats step_;

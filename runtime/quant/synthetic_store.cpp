@@ -12,33 +12,12 @@
 #include "runtime/core/error.h"
 #include "runtime/io/packed_store_writer.h"
 #include "runtime/model/architecture.h"
+#include "runtime/model/synthetic_rng.h"
 
 namespace moe {
 namespace {
 
 namespace fs = std::filesystem;
-
-// splitmix64, as the synthetic checkpoint writer uses.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  float symmetric() { return static_cast<float>(static_cast<double>(next() >> 11) * 0x1p-52 - 1.0); }
-  void fill(uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; i += 8) {
-      const uint64_t v = next();
-      std::memcpy(p + i, &v, n - i < 8 ? n - i : 8);
-    }
-  }
-
- private:
-  uint64_t s_;
-};
 
 int64_t numel(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -135,7 +114,7 @@ class StoreFiller {
   const QuantRecipe& recipe_;
   const ArchSpec& arch_;
   PackedStoreWriter& w_;
-  Rng rng_;
+  SyntheticRng rng_;
   std::vector<uint8_t> buf_;
   int64_t params_ = 0;
 };

@@ -13,6 +13,7 @@
 #include "runtime/offload/expert_offload.h"
 #include "runtime/quant/convert.h"
 #include "tests/model/model_test_util.h"
+#include "tests/offload/offload_stores.h"
 
 namespace moe {
 namespace {
@@ -54,25 +55,7 @@ GpuRun generate_on(Backend& gpu, const std::filesystem::path& dir, const Offload
   return out;
 }
 
-class CudaOffloadFixture : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    SyntheticModelSpec spec = tiny_model_spec("mixtral");
-    spec.num_layers = 3;
-    spec.expert_intermediate = 128;
-    write_synthetic_model(spec, dir_->path() / "hf");
-    for (const char* recipe : {"q4", "attn=keep", "mixed-4-2"})
-      convert_checkpoint(dir_->path() / "hf", QuantRecipe::parse(recipe), QuantizeOptions{}, dir_->path() / recipe);
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::filesystem::path store(const char* recipe) { return dir_->path() / recipe; }
-  static test::TempDir* dir_;
-};
-test::TempDir* CudaOffloadFixture::dir_ = nullptr;
+using CudaOffloadFixture = test::OffloadStores;
 
 using Combo = std::tuple<double, MissPolicy, int>;
 class CudaOffloadEquality : public CudaOffloadFixture, public ::testing::WithParamInterface<Combo> {};
@@ -91,9 +74,7 @@ TEST_P(CudaOffloadEquality, SameTokensAndLogitsAsResidentOnTheGpu) {
                                        miss_policy_name(miss), " depth ", depth);
       EXPECT_EQ(got.tokens, ref.tokens) << what;
       ASSERT_EQ(got.logits.size(), ref.logits.size()) << what;
-      float worst = 0;
-      for (size_t i = 0; i < ref.logits.size(); ++i) worst = std::max(worst, std::abs(got.logits[i] - ref.logits[i]));
-      EXPECT_LE(worst, 2e-4f) << what;
+      EXPECT_LE(test::max_abs_diff(ref.logits, got.logits), 2e-4f) << what;
       EXPECT_EQ(got.total.hits + got.total.misses, got.total.used) << what;
       if (miss == MissPolicy::kCpu) {
         EXPECT_EQ(got.total.host_computed, got.total.misses) << what;

@@ -116,6 +116,7 @@ TEST(CpuBackend, TiledLinearAgreesWithBlockLayout) {
   const QuantizedWeight q;
   CpuBackend backend(2);
   const Tensor t = backend.load_weight(q.view());
+  if (t.qlayout != QuantLayout::kTile16) GTEST_SKIP() << "q4 is not tiled on this machine: nothing to compare";
   Tensor rows = t;
   rows.data = const_cast<uint8_t*>(q.bytes.data());
   rows.qlayout = QuantLayout::kRows;

@@ -17,6 +17,7 @@
 #include "runtime/quant/convert.h"
 #include "tests/model/model_test_util.h"
 #include "tests/offload/fake_device_slots.h"
+#include "tests/offload/offload_stores.h"
 
 namespace moe {
 namespace {
@@ -83,31 +84,11 @@ TierRun run_gpu_tiers(const std::filesystem::path& dir, const OffloadOptions* o,
 void expect_same(const TierRun& ref, const TierRun& got, const std::string& what) {
   EXPECT_EQ(got.tokens, ref.tokens) << what;
   ASSERT_EQ(got.logits.size(), ref.logits.size()) << what;
-  float worst = 0;
-  for (size_t i = 0; i < ref.logits.size(); ++i) worst = std::max(worst, std::abs(got.logits[i] - ref.logits[i]));
-  EXPECT_LE(worst, 2e-4f) << what;
+  EXPECT_LE(test::max_abs_diff(ref.logits, got.logits), 2e-4f) << what;
   EXPECT_EQ(got.violations, 0) << what << ": a copy overwrote a slot in use";
 }
 
-class GpuTierFixture : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    SyntheticModelSpec spec = tiny_model_spec("mixtral");
-    spec.num_layers = 3;
-    spec.expert_intermediate = 128;
-    write_synthetic_model(spec, dir_->path() / "hf");
-    for (const char* recipe : {"q4", "attn=keep", "mixed-4-2"})
-      convert_checkpoint(dir_->path() / "hf", QuantRecipe::parse(recipe), QuantizeOptions{}, dir_->path() / recipe);
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::filesystem::path store(const char* recipe) { return dir_->path() / recipe; }
-  static test::TempDir* dir_;
-};
-test::TempDir* GpuTierFixture::dir_ = nullptr;
+using GpuTierFixture = test::OffloadStores;
 
 // VRAM fraction x miss policy x prefetch depth
 using Combo = std::tuple<double, MissPolicy, int>;

@@ -15,6 +15,7 @@
 #include "runtime/offload/expert_offload.h"
 #include "runtime/quant/convert.h"
 #include "tests/model/model_test_util.h"
+#include "tests/offload/offload_stores.h"
 
 namespace moe {
 namespace {
@@ -64,30 +65,10 @@ RunResult generate_with(const std::filesystem::path& dir, const OffloadOptions* 
 void expect_same(const RunResult& ref, const RunResult& got, const std::string& what) {
   EXPECT_EQ(got.tokens, ref.tokens) << what;
   ASSERT_EQ(got.logits.size(), ref.logits.size()) << what;
-  float worst = 0;
-  for (size_t i = 0; i < ref.logits.size(); ++i) worst = std::max(worst, std::abs(got.logits[i] - ref.logits[i]));
-  EXPECT_LE(worst, 2e-4f) << what;
+  EXPECT_LE(test::max_abs_diff(ref.logits, got.logits), 2e-4f) << what;
 }
 
-class OffloadFixture : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    SyntheticModelSpec spec = tiny_model_spec("mixtral");
-    spec.num_layers = 3;
-    spec.expert_intermediate = 128;
-    write_synthetic_model(spec, dir_->path() / "hf");
-    for (const char* recipe : {"q4", "attn=keep", "mixed-4-2"})
-      convert_checkpoint(dir_->path() / "hf", QuantRecipe::parse(recipe), QuantizeOptions{}, dir_->path() / recipe);
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::filesystem::path store(const char* recipe) { return dir_->path() / recipe; }
-  static test::TempDir* dir_;
-};
-test::TempDir* OffloadFixture::dir_ = nullptr;
+using OffloadFixture = test::OffloadStores;
 
 // budget fraction x cache policy x miss policy x prefetch depth
 using Combo = std::tuple<double, const char*, MissPolicy, int>;
@@ -203,7 +184,7 @@ TEST_F(OffloadFixture, BudgetTooSmallForTheDensePart) {
 
 TEST_F(OffloadFixture, RefusesASafetensorsDirectory) {
   CpuBackend backend(1);
-  std::unique_ptr<Model> m = Model::load(dir_->path() / "hf", backend);
+  std::unique_ptr<Model> m = Model::load(checkpoint(), backend);
   OffloadOptions o;
   EXPECT_ERROR_CONTAINS(ExpertOffload::create(*m, backend, kChunk, 0, OffloadBudget{}, o),
                         {"hf", "packed store", "moe convert"});
