@@ -33,7 +33,7 @@ size_t smem_bytes(int D) {
 template <int DPL>
 __global__ void __launch_bounds__(32 * kWarps)
     prefill_kernel(const float* __restrict__ q, const float* __restrict__ kc, const float* __restrict__ vc,
-                   AttentionShape a, float* __restrict__ out) {
+                   AttentionShape a, PrefillSeq seq, float* __restrict__ out) {
   extern __shared__ float smem[];
   const int D = a.head_dim;
   float* sq = smem;
@@ -50,9 +50,9 @@ __global__ void __launch_bounds__(32 * kWarps)
     sq[idx] = t < a.T ? q[(static_cast<int64_t>(t) * a.n_heads + h) * D + d] : 0.0f;
   }
   // Keys any row of the block sees: [first of row t0, position of the last row].
-  const int64_t pos_first = a.pos0 + t0;
+  const int64_t pos_first = seq.pos0 + t0;
   const int64_t lo = a.window > 0 ? max(int64_t{0}, pos_first - a.window + 1) : int64_t{0};
-  const int64_t hi = a.pos0 + t_last;
+  const int64_t hi = seq.pos0 + t_last;
 
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][DPL];
   int64_t rpos[kRowsPerWarp], rfirst[kRowsPerWarp];
@@ -63,20 +63,19 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
     for (int i = 0; i < DPL; ++i) o[r][i] = 0.0f;
     const int t = t0 + warp * kRowsPerWarp + r;
-    rpos[r] = t < a.T ? a.pos0 + t : -1;  // -1: no keys (padding row)
+    rpos[r] = t < a.T ? seq.pos0 + t : -1;  // -1: no keys (padding row)
     rfirst[r] = a.window > 0 ? max(int64_t{0}, rpos[r] - a.window + 1) : int64_t{0};
   }
 
-  const float* kbase = kc + static_cast<int64_t>(kvh) * a.capacity * D;
-  const float* vbase = vc + static_cast<int64_t>(kvh) * a.capacity * D;
   for (int64_t kt = lo; kt <= hi; kt += kKeys) {
     __syncthreads();  // the previous tile is consumed (and Q is written, the first time)
     for (int idx = threadIdx.x; idx < kKeys * D; idx += blockDim.x) {
       const int j = idx / D, d = idx % D;
       const int64_t key = kt + j;
       const bool in = key <= hi;
-      sk[j * (D + 1) + d] = in ? __ldg(kbase + key * D + d) : 0.0f;
-      sv[j * D + d] = in ? __ldg(vbase + key * D + d) : 0.0f;
+      const int64_t off = in ? paged_offset(seq.table, key, a.block_size, a.n_kv, kvh, D) : 0;
+      sk[j * (D + 1) + d] = in ? __ldg(kc + off + d) : 0.0f;
+      sv[j * D + d] = in ? __ldg(vc + off + d) : 0.0f;
     }
     __syncthreads();
     // Scores: lane j takes key kt + j for the warp's rows.
@@ -125,31 +124,33 @@ __global__ void __launch_bounds__(32 * kWarps)
 }
 
 template <int DPL>
-void launch(const float* q, const float* kc, const float* vc, const AttentionShape& a, float* out, cudaStream_t s) {
+void launch(const float* q, const float* kc, const float* vc, const AttentionShape& a, const PrefillSeq& seq,
+            float* out, cudaStream_t s) {
   const size_t smem = smem_bytes(a.head_dim);
   if (smem > 48 * 1024)
     MOE_CUDA_CHECK(
         cudaFuncSetAttribute(prefill_kernel<DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const dim3 grid(static_cast<unsigned>((a.T + kRows - 1) / kRows), static_cast<unsigned>(a.n_heads));
-  MOE_CUDA_LAUNCH(prefill_kernel<DPL>, grid, 32 * kWarps, smem, s, q, kc, vc, a, out);
+  MOE_CUDA_LAUNCH(prefill_kernel<DPL>, grid, 32 * kWarps, smem, s, q, kc, vc, a, seq, out);
 }
 
 }  // namespace
 
-void attention_prefill(const float* q, const float* kc, const float* vc, const AttentionShape& a, float* out,
-                       cudaStream_t s) {
-  if (a.T < 1 || a.n_kv <= 0 || a.n_heads % a.n_kv != 0 || a.head_dim <= 0 || a.head_dim > kAttentionMaxHeadDim)
+void attention_prefill(const float* q, const float* kc, const float* vc, const AttentionShape& a, const PrefillSeq& seq,
+                       float* out, cudaStream_t s) {
+  if (a.T < 1 || a.block_size < 1 || a.n_kv <= 0 || a.n_heads % a.n_kv != 0 || a.head_dim <= 0 ||
+      a.head_dim > kAttentionMaxHeadDim)
     throw std::invalid_argument("attention_prefill: unsupported shape (T " + std::to_string(a.T) + ", heads " +
                                 std::to_string(a.n_heads) + "/" + std::to_string(a.n_kv) + ", head_dim " +
                                 std::to_string(a.head_dim) + ")");
   if (a.head_dim <= 32)
-    launch<1>(q, kc, vc, a, out, s);
+    launch<1>(q, kc, vc, a, seq, out, s);
   else if (a.head_dim <= 64)
-    launch<2>(q, kc, vc, a, out, s);
+    launch<2>(q, kc, vc, a, seq, out, s);
   else if (a.head_dim <= 128)
-    launch<4>(q, kc, vc, a, out, s);
+    launch<4>(q, kc, vc, a, seq, out, s);
   else
-    launch<8>(q, kc, vc, a, out, s);
+    launch<8>(q, kc, vc, a, seq, out, s);
 }
 
 }  // namespace moe::cuda

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "runtime/backend/device_expert_slots.h"
+#include "runtime/backend/kv_batch.h"
 #include "runtime/backend/tensor.h"
 #include "runtime/io/tensor_view.h"
 
@@ -68,16 +69,18 @@ class Backend {
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) = 0;
   // y (T, N) = x (T, K) w^T (+ bias (N) when bias is non-empty).
   virtual void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
-  // RoPE in place on x (T, n_heads * head_dim); token t at position pos0 + t.
-  virtual void rope(Tensor& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) = 0;
+  // RoPE in place on x (T, n_heads * head_dim); row t at position positions[t] (host, T values).
+  virtual void rope(Tensor& x, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions, float theta) = 0;
   // x = clamp(x, -limit, limit)
   virtual void clamp(Tensor& x, float limit) = 0;
-  // k, v (T, n_kv * head_dim) written into caches (n_kv, capacity, head_dim) at rows pos0...
-  virtual void kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) = 0;
-  // Causal GQA attention of q (T, n_heads * head_dim) over caches holding pos0 + T positions;
-  // window > 0 limits each query to its last `window` keys. out (T, n_heads * head_dim).
-  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int64_t n_heads,
-                         int64_t window, float scale, Tensor& out) = 0;
+  // k, v (T, n_kv * head_dim): row t written into the paged caches (num_blocks, n_kv, block_size,
+  // head_dim) at its sequence's position batch.positions[t] (runtime/backend/kv_batch.h).
+  virtual void kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) = 0;
+  // Causal GQA attention of q (T, n_heads * head_dim): row t attends to the keys of its own
+  // sequence at positions <= batch.positions[t] (window > 0: its last `window` keys), read from the
+  // paged caches through the sequence's block table. out (T, n_heads * head_dim).
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const KvBatch& batch,
+                         int64_t n_heads, int64_t window, float scale, Tensor& out) = 0;
   // x = 0
   virtual void fill_zero(Tensor& x) = 0;
   // x += y

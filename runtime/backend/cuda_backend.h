@@ -59,10 +59,10 @@ class CudaBackend final : public Backend {
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override;
   void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) override;
-  void rope(Tensor& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) override;
+  void rope(Tensor& x, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions, float theta) override;
   void clamp(Tensor& x, float limit) override;
-  void kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) override;
-  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0, int64_t n_heads,
+  void kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const KvBatch& batch, int64_t n_heads,
                  int64_t window, float scale, Tensor& out) override;
   void fill_zero(Tensor& x) override;
   void add(Tensor& x, const Tensor& y) override;

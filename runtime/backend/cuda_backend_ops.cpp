@@ -88,13 +88,18 @@ void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, T
   cuda::gemm(x.as<const float>(), T, wo, b, y.as<float>(), scratch, m.s());
 }
 
-void CudaBackend::rope(Tensor& x, int64_t n_heads, int64_t head_dim, int64_t pos0, float theta) {
+void CudaBackend::rope(Tensor& x, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions, float theta) {
   expect_f32(x, "rope", "x");
   MOE_CHECK(head_dim % 2 == 0 && x.row_size() == n_heads * head_dim, "cuda backend: rope: x ", shape_str(x), " for ",
             n_heads, " heads of ", head_dim);
-  impl_->begin_op(x.dim(0));
+  MOE_CHECK(static_cast<int64_t>(positions.size()) == x.dim(0), "cuda backend: rope: ", positions.size(),
+            " positions for ", shape_str(x));
+  if (positions.empty()) return;
+  Impl& m = *impl_;
+  const int32_t* pos = m.ring_copy(positions.data(), positions.size());
+  m.begin_op(x.dim(0));
   cuda::rope(x.as<float>(), to_int(x.dim(0), "rope tokens"), to_int(n_heads, "heads"), to_int(head_dim, "head_dim"),
-             pos0, theta, impl_->s());
+             pos, theta, m.s());
 }
 
 void CudaBackend::clamp(Tensor& x, float limit) {
@@ -103,49 +108,112 @@ void CudaBackend::clamp(Tensor& x, float limit) {
   cuda::clamp(x.as<float>(), x.numel(), -limit, limit, impl_->s());
 }
 
-void CudaBackend::kv_append(const Tensor& k, const Tensor& v, int64_t pos0, Tensor& k_cache, Tensor& v_cache) {
+namespace {
+
+// Checks a paged cache (num_blocks, n_kv, block_size, head_dim) against the batch and the rows.
+void check_kv(const Tensor& k_cache, const KvBatch& b, int64_t rows, const char* op) {
+  MOE_CHECK(k_cache.rank == 4 && k_cache.dim(2) == b.block_size && b.rows() == rows &&
+                static_cast<int64_t>(b.row_seq.size()) == rows,
+            "cuda backend: ", op, ": cache ", shape_str(k_cache), " with block size ", b.block_size, " for ", b.rows(),
+            " batch rows and ", rows, " token rows");
+  for (const KvSeqRows& s : b.seqs) {
+    MOE_CHECK(s.blocks * int64_t{b.block_size} >= int64_t{s.pos0} + s.rows && s.table0 >= 0 &&
+                  static_cast<size_t>(s.table0) + static_cast<size_t>(s.blocks) <= b.block_table.size(),
+              "KV cache full: a sequence needs ", int64_t{s.pos0} + s.rows, " positions and has ", s.blocks,
+              " blocks of ", b.block_size);
+    for (int32_t i = 0; i < s.blocks; ++i) {
+      const int32_t block = b.block_table[static_cast<size_t>(s.table0 + i)];
+      MOE_CHECK(block >= 0 && block < k_cache.dim(0), "cuda backend: ", op, ": block ", block, " outside the cache's ",
+                k_cache.dim(0));
+    }
+  }
+}
+
+}  // namespace
+
+void CudaBackend::kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) {
   expect_f32(k, "kv_append", "k");
   expect_f32(v, "kv_append", "v");
   expect_f32(k_cache, "kv_append", "k_cache");
   expect_f32(v_cache, "kv_append", "v_cache");
-  const int64_t tokens = k.dim(0), n_kv = k_cache.dim(0), capacity = k_cache.dim(1), head_dim = k_cache.dim(2);
-  MOE_CHECK(pos0 + tokens <= capacity, "KV cache full: ", pos0 + tokens, " positions needed, capacity ", capacity);
+  const int64_t tokens = k.dim(0);
+  check_kv(k_cache, batch, tokens, "kv_append");
+  const int64_t n_kv = k_cache.dim(1), bs = k_cache.dim(2), head_dim = k_cache.dim(3);
   MOE_CHECK(k.row_size() == n_kv * head_dim && v.row_size() == n_kv * head_dim, "cuda backend: kv_append: k ",
             shape_str(k), " for cache ", shape_str(k_cache));
-  impl_->begin_op(tokens);
+  if (tokens == 0) return;
+  Impl& m = *impl_;
+  // Each row's cache row (block * block_size + offset), read by the kernel from the ring.
+  auto* slots = static_cast<int32_t*>(m.ring_alloc(static_cast<size_t>(tokens) * sizeof(int32_t)));
+  for (int64_t t = 0; t < tokens; ++t) {
+    const KvSeqRows& s = batch.seqs[static_cast<size_t>(batch.row_seq[static_cast<size_t>(t)])];
+    const int64_t pos = batch.positions[static_cast<size_t>(t)];
+    slots[t] = static_cast<int32_t>(batch.block_table[static_cast<size_t>(s.table0 + pos / bs)] * bs + pos % bs);
+  }
+  m.begin_op(tokens);
   cuda::kv_append(k.as<const float>(), v.as<const float>(), to_int(tokens, "tokens"), to_int(n_kv, "kv heads"),
-                  to_int(head_dim, "head_dim"), capacity, pos0, k_cache.as<float>(), v_cache.as<float>(), impl_->s());
+                  to_int(head_dim, "head_dim"), to_int(bs, "block size"), slots, k_cache.as<float>(),
+                  v_cache.as<float>(), m.s());
 }
 
-void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t pos0,
+void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const KvBatch& batch,
                             int64_t n_heads, int64_t window, float scale, Tensor& out) {
   expect_f32(q, "attention", "q");
   expect_f32(out, "attention", "out");
+  const int64_t tokens = q.dim(0);
+  check_kv(k_cache, batch, tokens, "attention");
   cuda::AttentionShape a;
-  a.T = to_int(q.dim(0), "attention tokens");
-  a.pos0 = pos0;
   a.n_heads = to_int(n_heads, "heads");
-  a.n_kv = to_int(k_cache.dim(0), "kv heads");
-  a.head_dim = to_int(k_cache.dim(2), "head_dim");
-  a.capacity = k_cache.dim(1);
+  a.n_kv = to_int(k_cache.dim(1), "kv heads");
+  a.head_dim = to_int(k_cache.dim(3), "head_dim");
+  a.block_size = to_int(k_cache.dim(2), "block size");
+  a.max_seq_len = batch.max_seq_len;
   a.window = window;
   a.scale = scale;
-  MOE_CHECK(a.n_kv > 0 && a.n_heads % a.n_kv == 0 && q.row_size() == n_heads * a.head_dim && pos0 + a.T <= a.capacity &&
+  MOE_CHECK(a.n_kv > 0 && a.n_heads % a.n_kv == 0 && q.row_size() == n_heads * a.head_dim &&
                 a.head_dim <= cuda::kAttentionMaxHeadDim,
-            "cuda backend: attention: q ", shape_str(q), " cache ", shape_str(k_cache), " heads ", n_heads, " pos0 ",
-            pos0);
-  if (a.T == 0) return;
+            "cuda backend: attention: q ", shape_str(q), " cache ", shape_str(k_cache), " heads ", n_heads);
+  if (tokens == 0) return;
   Impl& m = *impl_;
-  m.begin_op(a.T);
-  if (a.T <= cuda::kDecodeAttentionMaxTokens) {
+  // Sequences with a few rows (decode) share one decode launch over their rows; each longer
+  // prefill chunk gets a prefill launch of its own. One ring allocation holds the block table and
+  // the decode rows' arguments (a second one could wrap the ring over the first).
+  int64_t decode_rows = 0;
+  for (const KvSeqRows& s : batch.seqs)
+    if (s.rows <= cuda::kDecodeAttentionMaxTokens) decode_rows += s.rows;
+  const size_t n = static_cast<size_t>(decode_rows), n_table = batch.block_table.size();
+  auto* table = static_cast<int32_t*>(m.ring_alloc((n_table + 3 * n) * sizeof(int32_t)));
+  std::copy(batch.block_table.begin(), batch.block_table.end(), table);
+  if (decode_rows > 0) {
+    int32_t* rows = table + n_table;
+    int32_t* positions = rows + n;
+    int32_t* tables = positions + n;
+    size_t i = 0;
+    for (const KvSeqRows& s : batch.seqs) {
+      if (s.rows > cuda::kDecodeAttentionMaxTokens) continue;
+      for (int32_t r = 0; r < s.rows; ++r, ++i) {
+        rows[i] = s.row0 + r;
+        positions[i] = s.pos0 + r;
+        tables[i] = s.table0;
+      }
+    }
+    a.T = to_int(decode_rows, "attention decode rows");
+    const cuda::DecodeRows dr{rows, positions, tables, table};
+    m.begin_op(a.T);
     const int splits = cuda::attention_decode_splits(a, m.props.multiprocessors);
     float* scratch = m.work_floats(cuda::attention_decode_scratch_floats(a, splits));
-    cuda::attention_decode(q.as<const float>(), k_cache.as<const float>(), v_cache.as<const float>(), a, splits,
+    cuda::attention_decode(q.as<const float>(), k_cache.as<const float>(), v_cache.as<const float>(), a, dr, splits,
                            scratch, out.as<float>(), m.s());
-    return;
   }
-  cuda::attention_prefill(q.as<const float>(), k_cache.as<const float>(), v_cache.as<const float>(), a, out.as<float>(),
-                          m.s());
+  const int64_t width = q.row_size();
+  for (const KvSeqRows& s : batch.seqs) {
+    if (s.rows <= cuda::kDecodeAttentionMaxTokens) continue;
+    a.T = s.rows;
+    m.begin_op(a.T);
+    const cuda::PrefillSeq seq{s.pos0, table + s.table0};
+    cuda::attention_prefill(q.as<const float>() + int64_t{s.row0} * width, k_cache.as<const float>(),
+                            v_cache.as<const float>(), a, seq, out.as<float>() + int64_t{s.row0} * width, m.s());
+  }
 }
 
 void CudaBackend::fill_zero(Tensor& x) {

@@ -7,16 +7,18 @@
 namespace moe {
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout,
-                         Backend& backend, int64_t max_step_tokens)
+                         Backend& backend, int64_t max_step_tokens, int64_t max_seqs)
     : c_(config),
       w_(weights),
       layout_(layout),
       b_(backend),
       max_tokens_(max_step_tokens),
+      max_seqs_(max_seqs),
       heads_(layout.tp_shard(config.num_heads, "num_attention_heads")),
       kv_heads_(layout.tp_shard(config.num_kv_heads, "num_key_value_heads")),
       attn_scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)))) {
   MOE_CHECK(max_step_tokens > 0, "Transformer: max_step_tokens must be positive");
+  MOE_CHECK(max_seqs > 0, "Transformer: max_seqs must be positive");
   const int64_t m = max_step_tokens, h = c_.hidden_size;
   const int64_t qw = heads_ * c_.head_dim, kvw = kv_heads_ * c_.head_dim;
   ids_ = b_.alloc(DType::kI32, {m});
@@ -32,8 +34,10 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   expert_in_ = b_.alloc(DType::kF32, {m, h});
   expert_out_ = b_.alloc(DType::kF32, {m, h});
   shared_gate_ = b_.alloc(DType::kF32, {m, 1});
-  last_norm_ = b_.alloc(DType::kF32, {1, h});
-  logits_ = b_.alloc(DType::kF32, {1, c_.vocab_size});
+  last_norm_ = b_.alloc(DType::kF32, {max_seqs, h});
+  logits_ = b_.alloc(DType::kF32, {max_seqs, c_.vocab_size});
+  logit_rows_.reserve(static_cast<size_t>(max_seqs));
+  step_tokens_.reserve(static_cast<size_t>(m));
   route_ids_.resize(static_cast<size_t>(m * c_.experts_per_token));
   route_weights_.resize(route_ids_.size());
   expert_rows_.resize(static_cast<size_t>(c_.num_experts));
@@ -43,6 +47,28 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     expert_scales_[e].reserve(static_cast<size_t>(m));
   }
   used_experts_.reserve(static_cast<size_t>(c_.num_experts));
+}
+
+void Transformer::step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits) {
+  MOE_CHECK(layout_.is_first_stage() && layout_.is_last_stage(),
+            "Transformer::step needs the whole model; this stage runs ", layout_.describe());
+  step_tokens_.clear();
+  step_rows_.clear();
+  size_t with_logits = 0;
+  for (const SeqChunk& c : chunks) {
+    check_token_ids(c.tokens);
+    step_tokens_.insert(step_tokens_.end(), c.tokens.begin(), c.tokens.end());
+    step_rows_.push_back(SeqRows{static_cast<int64_t>(c.tokens.size()), c.pos0, c.blocks});
+    with_logits += c.logits ? 1 : 0;
+  }
+  const int64_t n = set_batch(step_rows_, kv);  // checks sizes and blocks before anything runs
+  embed(step_tokens_);
+  run_batch_layers(n, kv);
+  logit_rows_.clear();
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].logits) logit_rows_.push_back(batch_builder_.seq(i).row0 + batch_builder_.seq(i).rows - 1);
+  logits.resize(with_logits * static_cast<size_t>(c_.vocab_size));
+  if (!logit_rows_.empty()) logits_of_rows(logit_rows_, logits.data());
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
@@ -57,8 +83,9 @@ void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool 
     embed(tokens.subspan(begin, n));
     run_layers(static_cast<int64_t>(n), cache);
     if (all_logits) {
-      for (size_t t = 0; t < n; ++t)
-        logits_of_row(static_cast<int64_t>(t), logits.data() + (begin + t) * static_cast<size_t>(vocab));
+      logit_rows_.clear();
+      for (size_t t = 0; t < n; ++t) logit_rows_.push_back(static_cast<int32_t>(t));
+      logits_of_rows(logit_rows_, logits.data() + begin * static_cast<size_t>(vocab));
     } else if (begin + n == tokens.size()) {
       logits_of_row(static_cast<int64_t>(n) - 1, logits.data());
     }
@@ -81,23 +108,51 @@ void Transformer::embed(std::span<const int32_t> tokens) {
   b_.embedding(ids, w_.embed, x);
 }
 
+int64_t Transformer::set_batch(std::span<const SeqRows> seqs, const KvStorage& kv) {
+  MOE_CHECK(!seqs.empty() && static_cast<int64_t>(seqs.size()) <= max_seqs_, "step: ", seqs.size(),
+            " sequences, at least 1 and at most ", max_seqs_, " per step");
+  batch_builder_.clear(kv.block_size(), kv.num_blocks() * kv.block_size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const SeqRows& c = seqs[i];
+    MOE_CHECK(c.rows > 0, "step: sequence ", i, " has no tokens");
+    MOE_CHECK(batch_builder_.rows() + c.rows <= max_tokens_, "step: ", batch_builder_.rows() + c.rows,
+              " token rows, at most ", max_tokens_, " per step");
+    for (const int32_t b : c.blocks)
+      MOE_CHECK(b >= 0 && b < kv.num_blocks(), "step: sequence ", i, " names KV block ", b, "; the storage has ",
+                kv.num_blocks());
+    batch_builder_.add(c.rows, c.pos0, c.blocks);
+  }
+  batch_ = &batch_builder_.batch();
+  return batch_builder_.rows();
+}
+
+void Transformer::run_layers(std::span<const SeqRows> seqs, KvStorage& kv) {
+  run_batch_layers(set_batch(seqs, kv), kv);
+}
+
 void Transformer::run_layers(int64_t n, KvCache& cache) {
   MOE_CHECK(cache.length() + n <= cache.capacity(), "KV cache full: ", cache.length(), " + ", n,
             " positions exceed its capacity of ", cache.capacity());
+  static const int32_t kOneBlock[1] = {0};
+  const SeqRows one{n, cache.length(), kOneBlock};
+  run_batch_layers(set_batch(std::span<const SeqRows>(&one, 1), cache.storage()), cache.storage());
+  cache.advance(n);
+}
+
+void Transformer::run_batch_layers(int64_t n, KvStorage& kv) {
   if (provider_) provider_->begin_step(n);
   for (size_t i = 0; i < w_.layers.size(); ++i) {
-    attention_block(w_.layers[i], static_cast<int64_t>(i), n, cache);
+    attention_block(w_.layers[i], static_cast<int64_t>(i), n, kv);
     ffn_block(w_.layers[i], n);
     if (provider_) provider_->end_layer(w_.layers[i].index, x_.first_rows(n));
   }
   if (provider_) provider_->end_step();
-  cache.advance(n);
   counters_.tokens += static_cast<uint64_t>(n);
+  ++counters_.steps;
 }
 
-void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache) {
+void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvStorage& kv) {
   const AttentionWeights& a = w.attn;
-  const int64_t pos0 = cache.length();
   Tensor x = x_.first_rows(n), xn = xn_.first_rows(n);
   Tensor q = q_.first_rows(n), k = k_.first_rows(n), v = v_.first_rows(n);
   Tensor attn = attn_.first_rows(n), proj = proj_.first_rows(n);
@@ -116,11 +171,12 @@ void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, in
     b_.clamp(k, *c_.clip_qkv);
     b_.clamp(v, *c_.clip_qkv);
   }
-  b_.rope(q, heads_, c_.head_dim, pos0, c_.rope_theta);
-  b_.rope(k, kv_heads_, c_.head_dim, pos0, c_.rope_theta);
-  b_.kv_append(k, v, pos0, cache.k(local_layer), cache.v(local_layer));
-  b_.attention(q, cache.k(local_layer), cache.v(local_layer), pos0, heads_,
-               c_.layer_window[static_cast<size_t>(w.index)], attn_scale_, attn);
+  const KvBatch& batch = *batch_;
+  b_.rope(q, heads_, c_.head_dim, batch.positions, c_.rope_theta);
+  b_.rope(k, kv_heads_, c_.head_dim, batch.positions, c_.rope_theta);
+  b_.kv_append(k, v, batch, kv.k(local_layer), kv.v(local_layer));
+  b_.attention(q, kv.k(local_layer), kv.v(local_layer), batch, heads_, c_.layer_window[static_cast<size_t>(w.index)],
+               attn_scale_, attn);
   b_.linear(attn, a.o, a.o_bias, proj);
   // Under tensor parallelism proj is a partial sum here: the all-reduce goes before this add.
   b_.add(x, proj);
@@ -201,11 +257,21 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
 }
 
 void Transformer::logits_of_row(int64_t row, float* out) {
+  const int32_t one[1] = {static_cast<int32_t>(row)};
+  logits_of_rows(one, out);
+}
+
+void Transformer::logits_of_rows(std::span<const int32_t> rows, float* out) {
   MOE_CHECK(layout_.is_last_stage(), "logits requested from a stage that is not the last: ", layout_.describe());
-  Tensor x = x_.first_rows(row + 1).slice_rows(row, 1);
-  b_.rms_norm(x, w_.final_norm, c_.rms_norm_eps, last_norm_);
-  b_.linear(last_norm_, w_.lm_head, Tensor{}, logits_);
-  b_.copy_to_host(logits_, out, static_cast<uint64_t>(c_.vocab_size) * sizeof(float));
+  const auto vocab = static_cast<size_t>(c_.vocab_size);
+  for (size_t begin = 0; begin < rows.size(); begin += static_cast<size_t>(max_seqs_)) {
+    const size_t m = std::min(rows.size() - begin, static_cast<size_t>(max_seqs_));
+    Tensor xn = last_norm_.first_rows(static_cast<int64_t>(m)), logits = logits_.first_rows(static_cast<int64_t>(m));
+    b_.gather_rows(x_, rows.subspan(begin, m), xn);
+    b_.rms_norm(xn, w_.final_norm, c_.rms_norm_eps, xn);
+    b_.linear(xn, w_.lm_head, Tensor{}, logits);
+    b_.copy_to_host(logits, out + begin * vocab, m * vocab * sizeof(float));
+  }
 }
 
 }  // namespace moe

@@ -20,32 +20,63 @@ namespace moe {
 // Counted per forward call, never logged on the hot path.
 struct ForwardCounters {
   uint64_t tokens = 0;
-  uint64_t expert_calls = 0;   // (expert, layer) pairs run
+  uint64_t steps = 0;          // run_layers calls (forward passes over a step's rows)
+  uint64_t expert_calls = 0;   // (expert, layer) pairs run: each one reads that expert's weights once
   uint64_t routed_tokens = 0;  // token-expert assignments
+};
+
+// One sequence's rows in a step, as a pipeline stage sees them (no token ids).
+struct SeqRows {
+  int64_t rows = 0;                 // its new rows in this step
+  int64_t pos0 = 0;                 // positions already in its cache (the first new row's position)
+  std::span<const int32_t> blocks;  // its block table in the KvStorage: room for pos0 + rows
+};
+
+// One sequence's part of a multi-sequence step.
+struct SeqChunk {
+  std::span<const int32_t> tokens;  // its new tokens: a prefill chunk, or one decode token
+  int64_t pos0 = 0;                 // positions already in its cache (the first new token's position)
+  std::span<const int32_t> blocks;  // its block table in the KvStorage: room for pos0 + tokens.size()
+  bool logits = true;               // compute the logits of its last row
 };
 
 class Transformer {
  public:
-  // Allocates all activations for up to `max_step_tokens` tokens per call; no allocation
-  // happens afterwards. References must outlive the Transformer.
+  // Allocates all activations for up to `max_step_tokens` token rows and `max_seqs` sequences per
+  // step; no allocation happens afterwards. References must outlive the Transformer.
   Transformer(const ModelConfig& config, const ModelWeights& weights, const ParallelLayout& layout, Backend& backend,
-              int64_t max_step_tokens);
+              int64_t max_step_tokens, int64_t max_seqs = 1);
 
   int64_t max_step_tokens() const { return max_tokens_; }
+  int64_t max_seqs() const { return max_seqs_; }
 
-  // Single-stage convenience: runs `tokens` at positions cache.length()... through the whole
-  // model (in chunks of max_step_tokens) and writes logits to `logits`: the last token's
-  // (vocab floats), or every token's (T * vocab floats, row-major) when `all_logits`.
+  // One forward pass over the rows of several sequences (at most max_seqs chunks, at most
+  // max_step_tokens rows in all), each at its own positions with its own blocks of `kv`: the dense
+  // weights and each routed expert are read once for all the rows routed to them. Writes one row
+  // of vocab floats per chunk with `logits` set, in chunk order, to `logits`. A row's result does
+  // not depend on the other rows. Throws moe::Error for a token id outside the vocabulary or a
+  // chunk whose blocks cannot hold its positions, before any cache is touched.
+  void step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits);
+
+  // Single-sequence convenience: runs `tokens` at positions cache.length()... through the whole
+  // model (in chunks of max_step_tokens), advances the cache, and writes logits to `logits`: the
+  // last token's (vocab floats), or every token's (T * vocab floats, row-major) when `all_logits`.
   // Throws moe::Error for a token id outside the vocabulary or a full KV cache.
   void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits, std::vector<float>& logits);
 
   // ---- pipeline stage pieces ----
   // First stage: hidden()[0:T] = embedding of tokens (T <= max_step_tokens).
   void embed(std::span<const int32_t> tokens);
-  // This stage's layers over hidden()[0:T] at positions cache.length()..; advances the cache.
+  // This stage's layers over hidden()[0:rows] for the sequences `seqs` (rows in their order).
+  void run_layers(std::span<const SeqRows> seqs, KvStorage& kv);
+  // One sequence: this stage's layers over hidden()[0:T] at positions cache.length()..; advances
+  // the cache.
   void run_layers(int64_t n_tokens, KvCache& cache);
   // Last stage: logits of hidden() row `row` into out[0:vocab].
   void logits_of_row(int64_t row, float* out);
+  // Last stage: logits of hidden() rows `rows` into out (rows.size() x vocab), the LM head read
+  // once per max_seqs rows.
+  void logits_of_rows(std::span<const int32_t> rows, float* out);
   // The residual stream (max_step_tokens, hidden): what one stage hands to the next.
   Tensor& hidden() { return x_; }
 
@@ -56,7 +87,10 @@ class Transformer {
 
  private:
   void check_token_ids(std::span<const int32_t> tokens) const;
-  void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvCache& cache);
+  // Fills batch_ (and its arrays) for `seqs` over `kv`; returns the step's rows.
+  int64_t set_batch(std::span<const SeqRows> seqs, const KvStorage& kv);
+  void run_batch_layers(int64_t n, KvStorage& kv);
+  void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvStorage& kv);
   void ffn_block(const LayerWeights& w, int64_t n);
   void moe_experts(const LayerWeights& layer, const Tensor& xn, Tensor& out, int64_t n);
 
@@ -65,6 +99,7 @@ class Transformer {
   const ParallelLayout& layout_;
   Backend& b_;
   int64_t max_tokens_;
+  int64_t max_seqs_;
   int64_t heads_, kv_heads_;  // this rank's share
   float attn_scale_;
   ForwardCounters counters_;
@@ -77,7 +112,13 @@ class Transformer {
   Tensor router_logits_;            // (M, E)
   Tensor expert_in_, expert_out_;   // (M, H) rows routed to one expert
   Tensor shared_gate_;              // (M, 1)
-  Tensor last_norm_, logits_;       // (1, H), (1, V)
+  Tensor last_norm_, logits_;       // (max_seqs, H), (max_seqs, V): the LM head's rows
+  // The step's sequences, reused every step.
+  KvBatchBuilder batch_builder_;
+  const KvBatch* batch_ = nullptr;  // batch_builder_'s batch during a step
+  std::vector<int32_t> logit_rows_;
+  std::vector<int32_t> step_tokens_;
+  std::vector<SeqRows> step_rows_;
   // Host-side routing, reused every call.
   std::vector<int32_t> route_ids_;
   std::vector<float> route_weights_;

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "gpu_test_util.h"
+#include "runtime/backend/kv_batch.h"
 
 namespace moe {
 namespace {
@@ -72,11 +73,14 @@ TEST(CudaOps, RopeAtPositions) {
       for (int64_t pos0 : {0, 1000, 32000}) {
         const int64_t heads = 3;
         const std::vector<float> x = randn(static_cast<size_t>(T * heads * head_dim));
+        std::vector<int32_t> positions(static_cast<size_t>(T));
+        for (int64_t t = 0; t < T; ++t)  // not consecutive: rows of different sequences
+          positions[static_cast<size_t>(t)] = static_cast<int32_t>(pos0 + (t * 37) % 101);
         std::vector<float> out[2];
         Backend* bs[2] = {&gpu, &cpu};
         for (int i = 0; i < 2; ++i) {
           Tensor xt = upload(*bs[i], x, {T, heads * head_dim});
-          bs[i]->rope(xt, heads, head_dim, pos0, 1e6f);
+          bs[i]->rope(xt, heads, head_dim, positions, 1e6f);
           out[i] = download(*bs[i], xt);
         }
         expect_close(out[0], out[1], 1e-8, str_cat("rope head_dim ", head_dim, " T ", T, " pos0 ", pos0));
@@ -164,14 +168,20 @@ TEST(CudaOps, RouteTopkAndWeightingRule) {
 TEST(CudaOps, KvAppendMatches) {
   MOE_CUDA_OR_SKIP(gpu);
   CpuBackend& cpu = shared_cpu();
-  const int64_t n_kv = 3, cap = 50, D = 48, T = 6, pos0 = 41;
-  const std::vector<float> k = randn(T * n_kv * D), v = randn(T * n_kv * D), init = randn(n_kv * cap * D);
+  // Two sequences over a paged cache of 8 blocks of 7 rows: 6 rows at 41.. and 3 rows at 2...
+  const int64_t n_kv = 3, bsz = 7, n_blocks = 8, D = 48, T = 9;
+  const std::vector<int32_t> table_a = {5, 0, 7, 2, 6, 1, 4}, table_b = {3};
+  KvBatchBuilder batch;
+  batch.clear(bsz, n_blocks * bsz);
+  batch.add(6, 41, table_a);
+  batch.add(3, 2, table_b);
+  const std::vector<float> k = randn(T * n_kv * D), v = randn(T * n_kv * D), init = randn(n_blocks * n_kv * bsz * D);
   std::vector<float> out[2][2];
   Backend* bs[2] = {&gpu, &cpu};
   for (int i = 0; i < 2; ++i) {
     Backend& b = *bs[i];
-    Tensor kc = upload(b, init, {n_kv, cap, D}), vc = upload(b, init, {n_kv, cap, D});
-    b.kv_append(upload(b, k, {T, n_kv * D}), upload(b, v, {T, n_kv * D}), pos0, kc, vc);
+    Tensor kc = upload(b, init, {n_blocks, n_kv, bsz, D}), vc = upload(b, init, {n_blocks, n_kv, bsz, D});
+    b.kv_append(upload(b, k, {T, n_kv * D}), upload(b, v, {T, n_kv * D}), batch.batch(), kc, vc);
     out[i][0] = download(b, kc);
     out[i][1] = download(b, vc);
   }
