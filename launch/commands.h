@@ -18,5 +18,6 @@ Action add_convert_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_plan_command(CLI::App& app);
 Action add_profile_command(CLI::App& app);
+Action add_serve_command(CLI::App& app);
 
 }  // namespace moe::cli

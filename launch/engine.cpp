@@ -72,6 +72,22 @@ void Engine::prepare(int64_t context) {
   load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+void Engine::prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv_blocks, int64_t block_size,
+                           int64_t context) {
+  const auto t0 = std::chrono::steady_clock::now();
+  transformer.reset();
+  pool.reset();
+  transformer =
+      std::make_unique<Transformer>(config(), model->weights(), model->layout(), *backend, max_step_tokens, max_seqs);
+  pool = std::make_unique<KvPool>(*backend, config(), model->layout(), kv_blocks, block_size, context);
+  prepare_offload(*this);
+  load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+uint64_t Engine::kv_bytes() const {
+  return (cache ? cache->bytes() : 0) + (pool ? pool->bytes() : 0);
+}
+
 std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   check_offload_options(o);
   MOE_CHECK(o.prefill_chunk > 0, "--prefill-chunk must be positive");

@@ -13,6 +13,7 @@
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/engine/generator.h"
 #include "runtime/engine/kv_cache.h"
+#include "runtime/engine/kv_pool.h"
 #include "runtime/engine/transformer.h"
 #include "runtime/model/model.h"
 #include "runtime/offload/expert_offload.h"
@@ -52,7 +53,8 @@ struct Engine {
   std::unique_ptr<Backend> backend;  // --device: CpuBackend or CudaBackend (runtime/backend/backend_factory.h)
   std::unique_ptr<Model> model;
   std::unique_ptr<Transformer> transformer;
-  std::unique_ptr<KvCache> cache;
+  std::unique_ptr<KvCache> cache;      // moe run / chat: one sequence
+  std::unique_ptr<KvPool> pool;        // moe serve: the paged KV cache of every sequence
   std::optional<Tokenizer> tokenizer;  // when the directory has tokenizer.json
   double load_seconds = 0;
   std::string model_dir_for_messages;
@@ -65,6 +67,11 @@ struct Engine {
   // Allocates the forward pass's activations and a KV cache of `context` positions. Meant to be
   // called once: the backend's arena keeps earlier allocations until it is destroyed.
   void prepare(int64_t context);
+  // moe serve: the forward pass for `max_seqs` sequences and `max_step_tokens` rows per step, and a
+  // KV pool of `kv_blocks` blocks of `block_size` positions, each sequence up to `context`. Once.
+  void prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv_blocks, int64_t block_size, int64_t context);
+  // Bytes of the KV cache or pool prepared.
+  uint64_t kv_bytes() const;
   // The model's EOS ids (config.json, generation_config.json) and the tokenizer's eos token.
   std::vector<int32_t> stop_ids() const;
   // Errors naming the directory when there is no tokenizer.json.

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   };
   add(moe::cli::add_run_command);
   add(moe::cli::add_chat_command);
+  add(moe::cli::add_serve_command);
   add(moe::cli::add_tokenize_command);
   add(moe::cli::add_eval_command);
   add(moe::cli::add_plan_command);

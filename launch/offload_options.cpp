@@ -111,8 +111,7 @@ void prepare_offload(Engine& e) {
   if (!o.gpu_mem.empty()) budget.gpu_mem = parse_mem_size(o.gpu_mem, "--gpu-mem");
   e.transformer->set_expert_provider(nullptr);
   e.offload.reset();
-  e.offload =
-      ExpertOffload::create(*e.model, *e.backend, e.transformer->max_step_tokens(), e.cache->bytes(), budget, opts);
+  e.offload = ExpertOffload::create(*e.model, *e.backend, e.transformer->max_step_tokens(), e.kv_bytes(), budget, opts);
   if (!o.placement_file.empty()) {
     const std::vector<ExpertKey> keys = read_placement(o.placement_file);
     e.offload->place_static(keys, (e.offload->on_gpu() ? e.offload->vram_budget() : e.offload->budget()).slots / 2);

@@ -8,8 +8,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   tmux                 # tests drive `moe chat` in a real terminal
+  python3 python3-venv curl  # `moe serve` tests: the openai client (pip, in a venv) and curl
   nlohmann-json3-dev   # JSON: safetensors headers, config.json
   libcli11-dev         # command-line parsing for the moe CLI
+  libcpp-httplib-dev   # the HTTP server of `moe serve` (what llama-server uses)
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode properties, lookahead)
   libutf8proc-dev      # tokenizer Unicode normalisation (NFC, NFKC)
   libxxhash-dev        # packed-store checksums (XXH3-64)

@@ -154,6 +154,13 @@ GpuOffloadedExperts& ExpertOffload::gpu_experts() {
   return *gpu_;
 }
 
+void ExpertOffload::keep_step_log(bool on) {
+  if (gpu_)
+    gpu_->keep_step_log(on);
+  else
+    experts_->keep_step_log(on);
+}
+
 const OffloadStats& ExpertOffload::stats() const {
   return gpu_ ? gpu_->stats() : experts_->stats();
 }

@@ -65,6 +65,8 @@ class ExpertOffload {
   // GPU runs only (throws on a CPU run).
   GpuOffloadedExperts& gpu_experts();
   const OffloadStats& stats() const;
+  // Off: the step stats keep only their running total (OffloadStats::set_keep_steps).
+  void keep_step_log(bool on);
   const PrefetchCounts& prefetch_totals() const;
   std::string describe() const;
   int64_t place_static(std::span<const ExpertKey> keys, int64_t max_slots);

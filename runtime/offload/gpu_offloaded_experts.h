@@ -61,6 +61,8 @@ class GpuOffloadedExperts final : public ExpertProvider {
   void end_step() override;
 
   const OffloadStats& stats() const { return stats_; }
+  // Off: only the running total of the step stats is kept (a server's steps never end).
+  void keep_step_log(bool on) { stats_.set_keep_steps(on); }
   const ExpertCache& vram_cache() const { return vcache_; }
   const ExpertCache& host_cache() const { return hcache_; }
   const ExpertReader& reader() const { return *reader_; }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,19 @@ struct OffloadStepStats {
 class OffloadStats {
  public:
   void reserve(size_t steps) { steps_.reserve(steps); }
-  void add(const OffloadStepStats& s) { steps_.push_back(s); }
+  // Records a step: into the running total, and into the per-step log unless that is off.
+  void add(const OffloadStepStats& s) {
+    if (keep_steps_) steps_.push_back(s);
+    std::lock_guard lock(total_mutex_);
+    running_ += s;
+  }
+  // A long-running server keeps only the running total (the log would grow without bound).
+  void set_keep_steps(bool on) { keep_steps_ = on; }
+  // The sum over every step so far; safe to call from another thread while steps run.
+  OffloadStepStats running_total() const {
+    std::lock_guard lock(total_mutex_);
+    return running_;
+  }
   // The fast tier is VRAM (a GPU run): the summary says so and adds the GPU lines.
   void set_vram_tier(bool on) { vram_tier_ = on; }
   const std::vector<OffloadStepStats>& steps() const { return steps_; }
@@ -60,6 +73,9 @@ class OffloadStats {
  private:
   std::vector<OffloadStepStats> steps_;
   bool vram_tier_ = false;
+  bool keep_steps_ = true;
+  mutable std::mutex total_mutex_;
+  OffloadStepStats running_;
 };
 
 }  // namespace moe

@@ -81,6 +81,8 @@ class OffloadedExperts final : public ExpertProvider {
   void end_step() override;
 
   const OffloadStats& stats() const { return stats_; }
+  // Off: only the running total of the step stats is kept (a server's steps never end).
+  void keep_step_log(bool on) { stats_.set_keep_steps(on); }
   const ExpertCache& cache() const { return cache_; }
   const ExpertReader& reader() const { return *reader_; }
   const PrefetchCounts& prefetch_totals() const { return prefetcher_.totals(); }
