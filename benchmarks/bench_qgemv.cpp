@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
   app.add_option("--shape", shape_args,
                  "NxK weight shapes to run (repeatable; default 14336x4096 and 4096x14336, Mixtral-8x7B's expert "
                  "projections; 3584x1024 and 1024x3584 are the benchmark model's)");
+  std::vector<int64_t> token_counts = {1};
+  app.add_option("--tokens", token_counts,
+                 "token rows per call (repeatable or comma-separated; default 1: decode). T > 1 is a batched step: "
+                 "the weights are read once for T rows")
+      ->delimiter(',');
   std::vector<std::string> format_args;
   app.add_option(
       "--format", format_args,
@@ -162,58 +167,64 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1);
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
-  std::printf("%-10s %6s %6s %8s %9s %9s %8s %7s\n", "format", "N", "K", "bits/w", "MB", "ms", "GB/s", "of BW");
-  for (const auto& [N, K] : shapes) {
-    std::vector<float> x(static_cast<size_t>(K)), y(static_cast<size_t>(N));
-    std::normal_distribution<float> nd;
-    for (float& v : x) v = nd(rng);
-    for (const Case& c : cases) {
-      const size_t bytes =
-          c.bf16 ? static_cast<size_t>(N * K) * 2 : static_cast<size_t>(N) * moe::quant_row_bytes(c.f, K);
-      const int copies = std::max(2, static_cast<int>(cache_bytes / static_cast<double>(bytes)) + 1);
-      std::vector<std::vector<uint8_t>> w;
-      for (int i = 0; i < copies; ++i) {
-        if (c.bf16) {
-          std::vector<uint8_t> b(bytes);
-          for (size_t j = 0; j < bytes; j += 2) {
-            const uint16_t h = moe::f32_to_bf16(nd(rng) * 0.02f);
-            std::memcpy(b.data() + j, &h, 2);
+  std::printf("%-10s %3s %6s %6s %8s %9s %9s %8s %7s %10s\n", "format", "T", "N", "K", "bits/w", "MB", "ms", "GB/s",
+              "of BW", "Gw*tok/s");
+  for (const int64_t T : token_counts)
+    for (const auto& [N, K] : shapes) {
+      std::vector<float> x(static_cast<size_t>(T * K)), y(static_cast<size_t>(T * N));
+      std::normal_distribution<float> nd;
+      for (float& v : x) v = nd(rng);
+      for (const Case& c : cases) {
+        const size_t bytes =
+            c.bf16 ? static_cast<size_t>(N * K) * 2 : static_cast<size_t>(N) * moe::quant_row_bytes(c.f, K);
+        const int copies = std::max(2, static_cast<int>(cache_bytes / static_cast<double>(bytes)) + 1);
+        std::vector<std::vector<uint8_t>> w;
+        for (int i = 0; i < copies; ++i) {
+          if (c.bf16) {
+            std::vector<uint8_t> b(bytes);
+            for (size_t j = 0; j < bytes; j += 2) {
+              const uint16_t h = moe::f32_to_bf16(nd(rng) * 0.02f);
+              std::memcpy(b.data() + j, &h, 2);
+            }
+            w.push_back(std::move(b));
+          } else {
+            w.push_back(make_weights(rng, c.f, N, K));
+            if (c.layout == moe::QuantLayout::kTile16) moe::cpu::qtile_pack_in_place(w.back().data(), c.f, N, K);
           }
-          w.push_back(std::move(b));
-        } else {
-          w.push_back(make_weights(rng, c.f, N, K));
-          if (c.layout == moe::QuantLayout::kTile16) moe::cpu::qtile_pack_in_place(w.back().data(), c.f, N, K);
         }
+        std::vector<double> secs;
+        for (int r = -copies; r < reps; ++r) {  // the first round over the copies is warm-up
+          const uint8_t* wp = w[static_cast<size_t>((r + copies) % copies)].data();
+          const auto t0 = Clock::now();
+          if (c.bf16)
+            moe::cpu::linear(x.data(), T, K, moe::WeightRef{wp, moe::DType::kBF16}, N, moe::WeightRef{}, y.data());
+          else
+            moe::cpu::qlinear(x.data(), T, K, moe::cpu::QWeight{wp, c.f, c.layout}, N, moe::WeightRef{}, y.data());
+          const double s = seconds_since(t0);
+          if (r >= 0) secs.push_back(s);
+        }
+        const double med = moe::bench::median(secs);
+        const double gbs = static_cast<double>(bytes) / med / 1e9;
+        const double bits = 8.0 * static_cast<double>(bytes) / static_cast<double>(N * K);
+        const double gwt = static_cast<double>(N * K * T) / med / 1e9;
+        std::printf("%-10s %3lld %6lld %6lld %8.3f %9.1f %9.3f %8.1f %6.0f%% %10.1f\n", c.name.c_str(),
+                    static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(K), bits,
+                    static_cast<double>(bytes) / 1e6, med * 1e3, gbs, 100.0 * gbs / bw, gwt);
+        results.push_back({{"format", c.name},
+                           {"tokens", T},
+                           {"giga_weight_tokens_per_second", gwt},
+                           {"N", N},
+                           {"K", K},
+                           {"bits_per_weight", bits},
+                           {"weight_bytes", bytes},
+                           {"median_ms", med * 1e3},
+                           {"gbs", gbs},
+                           {"fraction_of_read_bw", gbs / bw},
+                           {"kernel", c.bf16 ? "cpu::linear" : "cpu::qlinear"},
+                           {"reps", reps},
+                           {"copies_cycled", copies}});
       }
-      std::vector<double> secs;
-      for (int r = -copies; r < reps; ++r) {  // the first round over the copies is warm-up
-        const uint8_t* wp = w[static_cast<size_t>((r + copies) % copies)].data();
-        const auto t0 = Clock::now();
-        if (c.bf16)
-          moe::cpu::linear(x.data(), 1, K, moe::WeightRef{wp, moe::DType::kBF16}, N, moe::WeightRef{}, y.data());
-        else
-          moe::cpu::qlinear(x.data(), 1, K, moe::cpu::QWeight{wp, c.f, c.layout}, N, moe::WeightRef{}, y.data());
-        const double s = seconds_since(t0);
-        if (r >= 0) secs.push_back(s);
-      }
-      const double med = moe::bench::median(secs);
-      const double gbs = static_cast<double>(bytes) / med / 1e9;
-      const double bits = 8.0 * static_cast<double>(bytes) / static_cast<double>(N * K);
-      std::printf("%-10s %6lld %6lld %8.3f %9.1f %9.3f %8.1f %6.0f%%\n", c.name.c_str(), static_cast<long long>(N),
-                  static_cast<long long>(K), bits, static_cast<double>(bytes) / 1e6, med * 1e3, gbs, 100.0 * gbs / bw);
-      results.push_back({{"format", c.name},
-                         {"N", N},
-                         {"K", K},
-                         {"bits_per_weight", bits},
-                         {"weight_bytes", bytes},
-                         {"median_ms", med * 1e3},
-                         {"gbs", gbs},
-                         {"fraction_of_read_bw", gbs / bw},
-                         {"kernel", c.bf16 ? "cpu::linear" : "cpu::qlinear"},
-                         {"reps", reps},
-                         {"copies_cycled", copies}});
     }
-  }
 
   nlohmann::ordered_json rec;
   rec["benchmark"] = "moe_bench_qgemv";

@@ -1,5 +1,6 @@
 # Finds every dependency and records what was found; moe_report_dependencies() prints the table
-# at the end of configure. Required: Threads, OpenMP, nlohmann_json, CLI11 (and GTest for tests).
+# at the end of configure. Required: Threads, OpenMP, nlohmann_json, CLI11, cpp-httplib (and GTest
+# for tests).
 # Optional, reported: CUDA toolkit (nvcc, cuBLAS), NCCL, MPI, gRPC + Protobuf, liburing.
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
@@ -9,6 +10,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)  # moe serve (libcpp-httplib-dev)
 
 set(_moe_report "")
 macro(_moe_note name status detail)

@@ -188,24 +188,37 @@ MOE_QT void tile_tokens(const uint8_t* tile, int64_t nb, const int8_t* xq, const
           }
         }
     }
-#pragma GCC unroll 8
-    for (int k = 0; Q == QuantType::kQ4 && k < kChunks; ++k) {
-      _mm_prefetch(reinterpret_cast<const char*>(c + 64 * k + MOE_QTILE_PREFETCH), _MM_HINT_T0);
-      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k));
-      const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k + 32));
-      const __m256i lo0 = _mm256_and_si256(v0, m), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m);
-      const __m256i lo1 = _mm256_and_si256(v1, m), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m);
+    // q4: the pair sums of a chunk (lo and hi nibbles: |sum| <= 2 * 2 * 15 * 127 = 7620) add up in
+    // int16 over 4 chunks (<= 30480, exact) before one widening madd per 4 chunks.
+    constexpr int kQ4Run = kChunks < 4 ? kChunks : 4;  // kChunks (G / 8) is 2 or a multiple of 4
+    if constexpr (Q == QuantType::kQ4) {
 #pragma GCC unroll 2
-      for (int t = 0; t < TT; ++t) {
-        const int8_t* xo = xq + t * K + b * G + 8 * k;
-        const __m256i xl = _mm256_set1_epi32(qt_load_i32(xo)), xh = _mm256_set1_epi32(qt_load_i32(xo + 4));
-        // |pair| <= 2 * 15 * 127 and two pairs summed still fit int16: exact
-        acc[t][0] = _mm256_add_epi32(
-            acc[t][0],
-            _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo0, xl), _mm256_maddubs_epi16(hi0, xh)), ones));
-        acc[t][1] = _mm256_add_epi32(
-            acc[t][1],
-            _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh)), ones));
+      for (int k0 = 0; k0 < kChunks; k0 += kQ4Run) {
+        __m256i s16[TT][2];
+#pragma GCC unroll 2
+        for (int t = 0; t < TT; ++t) s16[t][0] = s16[t][1] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+        for (int k = k0; k < k0 + kQ4Run; ++k) {
+          _mm_prefetch(reinterpret_cast<const char*>(c + 64 * k + MOE_QTILE_PREFETCH), _MM_HINT_T0);
+          const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k));
+          const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 64 * k + 32));
+          const __m256i lo0 = _mm256_and_si256(v0, m), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m);
+          const __m256i lo1 = _mm256_and_si256(v1, m), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m);
+#pragma GCC unroll 2
+          for (int t = 0; t < TT; ++t) {
+            const int8_t* xo = xq + t * K + b * G + 8 * k;
+            const __m256i xl = _mm256_set1_epi32(qt_load_i32(xo)), xh = _mm256_set1_epi32(qt_load_i32(xo + 4));
+            s16[t][0] = _mm256_add_epi16(
+                s16[t][0], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, xl), _mm256_maddubs_epi16(hi0, xh)));
+            s16[t][1] = _mm256_add_epi16(
+                s16[t][1], _mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh)));
+          }
+        }
+#pragma GCC unroll 2
+        for (int t = 0; t < TT; ++t) {
+          acc[t][0] = _mm256_add_epi32(acc[t][0], _mm256_madd_epi16(s16[t][0], ones));
+          acc[t][1] = _mm256_add_epi32(acc[t][1], _mm256_madd_epi16(s16[t][1], ones));
+        }
       }
     }
 #pragma GCC unroll 2
