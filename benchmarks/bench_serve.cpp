@@ -67,6 +67,7 @@ struct Options {
   uint64_t seed = 0;
   int64_t bw_mib = 512;
   int bw_reps = 5;
+  std::vector<std::string> server_args;  // appended to `moe serve` (e.g. --device cuda)
   std::string out;
   bool no_record = false;
 };
@@ -119,6 +120,7 @@ void start_server(const Options& o, const fs::path& model, Server& s) {
                                    "--max-seqs", std::to_string(o.max_seqs),
                                    "--ctx-size", std::to_string(context)};
   if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
+  args.insert(args.end(), o.server_args.begin(), o.server_args.end());
   for (const std::string& a : args) s.command += (s.command.empty() ? "" : " ") + a;
   int err_pipe[2];
   MOE_CHECK(pipe(err_pipe) == 0, "pipe failed");
@@ -446,7 +448,11 @@ int run(const Options& o) {
   const fs::path out = !o.out.empty()
                            ? fs::path(o.out)
                            : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
-                                 str_cat("cpu-serve-mixtral-moderate-", o.quant.empty() ? "bf16" : o.quant, ".json");
+                                 str_cat(std::any_of(o.server_args.begin(), o.server_args.end(),
+                                                     [](const std::string& a) { return a.rfind("cuda", 0) == 0; })
+                                             ? "cuda"
+                                             : "cpu",
+                                         "-serve-mixtral-moderate-", o.quant.empty() ? "bf16" : o.quant, ".json");
   json record = {{"benchmark", "moe_bench_serve"},
                  {"schema_version", 1},
                  {"git", {{"commit", git.commit}, {"dirty", git.dirty}}},
@@ -495,6 +501,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Prompt seed")->capture_default_str();
   app.add_option("--bw-mib", o.bw_mib, "Bandwidth array size, MiB")->capture_default_str();
   app.add_option("--bw-reps", o.bw_reps, "Bandwidth repetitions before and after")->capture_default_str();
+  app.add_option("--server-arg", o.server_args,
+                 "Extra argument for moe serve (repeatable: --server-arg=--device --server-arg=cuda)");
   app.add_option("--out,-o", o.out, "JSON record (default benchmarks/results/cpu-serve-mixtral-moderate-<quant>.json)");
   app.add_flag("--no-record", o.no_record, "Print the table only");
   CLI11_PARSE(app, argc, argv);

@@ -41,7 +41,7 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;                 // stream_options.include_usage
   bool echo = false;                          // completions: the prompt's text before the completion
-  bool return_token_ids = false;  // vLLM's extension: choices carry their generated token ids
+  bool return_token_ids = false;              // vLLM's extension: choices carry their generated token ids
   int n = 1;                                  // choices per prompt
   std::vector<std::vector<int32_t>> prompts;  // token ids; chat: exactly one (the rendered conversation)
   std::vector<std::string> prompt_texts;      // echo: each prompt as text

