@@ -86,7 +86,7 @@ uint64_t BatchEngine::submit(RequestParams p, OutputCallback on_output) {
   if (tokenizer_) s->text.emplace(*tokenizer_, s->params.stop, s->params.skip_special_tokens);
   inbox_.push_back(std::move(s));
   ++stats_.requests_submitted;
-  stats_.waiting = static_cast<int64_t>(waiting_.size() + inbox_.size());
+  stats_.waiting = waiting_seen_ + static_cast<int64_t>(inbox_.size());
   wake_.notify_one();
   return id;
 }
@@ -263,7 +263,8 @@ bool BatchEngine::step() {
 
 void BatchEngine::update_stats_locked() {
   stats_.running = static_cast<int64_t>(running_.size());
-  stats_.waiting = static_cast<int64_t>(waiting_.size() + inbox_.size());
+  waiting_seen_ = static_cast<int64_t>(waiting_.size());
+  stats_.waiting = waiting_seen_ + static_cast<int64_t>(inbox_.size());
   stats_.kv_blocks_used = pool_.used_blocks();
   has_work_ = !running_.empty() || !waiting_.empty();
 }

@@ -120,7 +120,8 @@ class BatchEngine {
   std::vector<uint64_t> cancels_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
-  bool has_work_ = false;  // the engine thread's view, published under mutex_
+  bool has_work_ = false;     // the engine thread's view, published under mutex_
+  int64_t waiting_seen_ = 0;  // waiting_.size() as the engine thread last published it
   BatchEngineStats stats_;
   std::thread thread_;
 };

@@ -6,7 +6,7 @@ namespace moe {
 
 KvPool::KvPool(Backend& backend, const ModelConfig& config, const ParallelLayout& layout, int64_t num_blocks,
                int64_t block_size, int64_t max_seq_len)
-    : storage_(backend, config, layout, num_blocks, block_size), max_seq_len_(max_seq_len) {
+    : storage_(backend, config, layout, num_blocks, block_size, max_seq_len), max_seq_len_(max_seq_len) {
   MOE_CHECK(max_seq_len > 0, "KV pool: the context length must be positive, got ", max_seq_len);
   free_.reserve(static_cast<size_t>(num_blocks));
   for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));

@@ -5,8 +5,10 @@
 namespace moe {
 
 KvStorage::KvStorage(Backend& backend, const ModelConfig& config, const ParallelLayout& layout, int64_t num_blocks,
-                     int64_t block_size)
-    : num_blocks_(num_blocks), block_size_(block_size) {
+                     int64_t block_size, int64_t max_seq_len)
+    : num_blocks_(num_blocks),
+      block_size_(block_size),
+      max_seq_len_(max_seq_len > 0 ? max_seq_len : num_blocks * block_size) {
   MOE_CHECK(num_blocks > 0 && block_size > 0, "KV storage needs blocks: got ", num_blocks, " blocks of ", block_size,
             " positions");
   MOE_CHECK(num_blocks * block_size <= INT32_MAX, "KV storage of ", num_blocks, " x ", block_size,

@@ -111,7 +111,7 @@ void Transformer::embed(std::span<const int32_t> tokens) {
 int64_t Transformer::set_batch(std::span<const SeqRows> seqs, const KvStorage& kv) {
   MOE_CHECK(!seqs.empty() && static_cast<int64_t>(seqs.size()) <= max_seqs_, "step: ", seqs.size(),
             " sequences, at least 1 and at most ", max_seqs_, " per step");
-  batch_builder_.clear(kv.block_size(), kv.num_blocks() * kv.block_size());
+  batch_builder_.clear(kv.block_size(), kv.max_seq_len());
   for (size_t i = 0; i < seqs.size(); ++i) {
     const SeqRows& c = seqs[i];
     MOE_CHECK(c.rows > 0, "step: sequence ", i, " has no tokens");
