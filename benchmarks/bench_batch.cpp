@@ -50,26 +50,6 @@ struct Options {
   bool no_record = false;
 };
 
-SyntheticModelSpec default_spec() {  // moe_bench_generate's default model
-  SyntheticModelSpec s = tiny_model_spec("mixtral");
-  s.vocab_size = 32000;
-  s.hidden_size = 1024;
-  s.num_layers = 8;
-  s.num_heads = 16;
-  s.num_kv_heads = 4;
-  s.head_dim = 0;
-  s.num_experts = 8;
-  s.experts_per_token = 2;
-  s.expert_intermediate = 3584;
-  s.shared_intermediate = 3584;
-  s.dense_intermediate = 4 * 3584;
-  s.decoder_sparse_step = 1;
-  s.dtype = DType::kBF16;
-  s.seed = 0;
-  s.max_position_embeddings = 4096;
-  return s;
-}
-
 struct Rep {
   double seconds = 0;
   double steps = 0, tokens = 0, bytes = 0;
@@ -78,7 +58,7 @@ struct Rep {
 int run(const Options& o) {
   const GitRevision git = git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);
   const MachineInfo machine = machine_info();
-  prepare_model(o.model_dir, default_spec(), false);
+  prepare_model(o.model_dir, mixtral_moderate_spec(), false);
   fs::path dir = o.model_dir;
   if (!o.quant.empty())
     dir = cached_packed_model(o.model_dir, QuantRecipe::parse(o.quant), QuantizeOptions{}, {}, nullptr);

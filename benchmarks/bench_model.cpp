@@ -79,6 +79,26 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+SyntheticModelSpec mixtral_moderate_spec() {
+  SyntheticModelSpec s = tiny_model_spec("mixtral");
+  s.vocab_size = 32000;
+  s.hidden_size = 1024;
+  s.num_layers = 8;
+  s.num_heads = 16;
+  s.num_kv_heads = 4;
+  s.head_dim = 0;
+  s.num_experts = 8;
+  s.experts_per_token = 2;
+  s.expert_intermediate = 3584;
+  s.shared_intermediate = 3584;
+  s.dense_intermediate = 4 * 3584;
+  s.decoder_sparse_step = 1;
+  s.dtype = DType::kBF16;
+  s.seed = 0;
+  s.max_position_embeddings = 4096;
+  return s;
+}
+
 PreparedModel prepare_model(const fs::path& dir, const SyntheticModelSpec& s, bool regenerate) {
   PreparedModel p;
   if (!regenerate && model_matches(dir, s)) return p;

@@ -37,6 +37,10 @@ nlohmann::ordered_json to_json(const MachineInfo& m);
 
 // Median (mean of the middle two for an even count); 0 for none.
 double median(std::vector<double> v);
+// Mean; 0 for none.
+double mean(const std::vector<double>& v);
+// The p-th percentile (0..100) by linear interpolation between ranks, as numpy's default; 0 for none.
+double percentile(std::vector<double> v, double p);
 
 // Writes a benchmark's JSON record to `out` (parent directories created). Throws moe::Error
 // naming the file when it cannot be written.

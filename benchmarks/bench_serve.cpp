@@ -72,27 +72,6 @@ struct Options {
   bool no_record = false;
 };
 
-// The Mixtral-shaped model of moe_bench_generate's defaults (same spec: same directory and stamp).
-SyntheticModelSpec default_spec() {
-  SyntheticModelSpec s = tiny_model_spec("mixtral");
-  s.vocab_size = 32000;
-  s.hidden_size = 1024;
-  s.num_layers = 8;
-  s.num_heads = 16;
-  s.num_kv_heads = 4;
-  s.head_dim = 0;
-  s.num_experts = 8;
-  s.experts_per_token = 2;
-  s.expert_intermediate = 3584;
-  s.shared_intermediate = 3584;
-  s.dense_intermediate = 4 * 3584;
-  s.decoder_sparse_step = 1;
-  s.dtype = DType::kBF16;
-  s.seed = 0;
-  s.max_position_embeddings = 4096;
-  return s;
-}
-
 // ---- the server under test ----------------------------------------------------------------------
 
 struct Server {
@@ -256,21 +235,8 @@ RequestTiming run_request(const std::string& host, int port, const std::vector<i
 
 // ---- statistics ----------------------------------------------------------------------------------
 
-double mean_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-double percentile(std::vector<double> v, double p) {  // linear interpolation, as numpy's default
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
 json summary(const std::vector<double>& v, double scale) {
-  return {{"mean", mean_of(v) * scale}, {"median", percentile(v, 50) * scale}, {"p99", percentile(v, 99) * scale}};
+  return {{"mean", mean(v) * scale}, {"median", percentile(v, 50) * scale}, {"p99", percentile(v, 99) * scale}};
 }
 
 struct LevelResult {
@@ -343,7 +309,7 @@ int run(const Options& o) {
   int64_t vocab = 32000;
   std::string model_summary = "external server";
   if (o.url.empty()) {
-    const SyntheticModelSpec spec = default_spec();
+    const SyntheticModelSpec spec = mixtral_moderate_spec();
     prepare_model(o.model_dir, spec, false);
     load_dir = o.model_dir;
     if (!o.quant.empty())
@@ -406,9 +372,9 @@ int run(const Options& o) {
         "%5d %5lld %8.2f %8.1f %9.1f | %8.1f %8.1f %8.1f | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | %8.1f %7.2f %9.1f "
         "%6.0f%%\n",
         r.concurrency, static_cast<long long>(r.completed), static_cast<double>(r.completed) / r.duration, out_tps,
-        total_tps, mean_of(r.ttft) * 1e3, percentile(r.ttft, 50) * 1e3, percentile(r.ttft, 99) * 1e3,
-        mean_of(r.tpot) * 1e3, percentile(r.tpot, 50) * 1e3, percentile(r.tpot, 99) * 1e3, mean_of(r.itl) * 1e3,
-        percentile(r.itl, 50) * 1e3, percentile(r.itl, 99) * 1e3, mb_step, rows_step, bound_tps, 100 * fraction);
+        total_tps, mean(r.ttft) * 1e3, percentile(r.ttft, 50) * 1e3, percentile(r.ttft, 99) * 1e3, mean(r.tpot) * 1e3,
+        percentile(r.tpot, 50) * 1e3, percentile(r.tpot, 99) * 1e3, mean(r.itl) * 1e3, percentile(r.itl, 50) * 1e3,
+        percentile(r.itl, 99) * 1e3, mb_step, rows_step, bound_tps, 100 * fraction);
     for (const std::string& e : r.errors) std::printf("      error: %s\n", e.c_str());
     rows.push_back({{"concurrency", r.concurrency},
                     {"requests", r.requests},

@@ -35,6 +35,28 @@ std::string api_finish(FinishReason f) {
   return f == FinishReason::kLength ? "length" : "stop";
 }
 
+// Runs `handler`; a request error it raises becomes its OpenAI-style answer. False when one did.
+template <class F>
+bool answer_errors(httplib::Response& res, F&& handler) {
+  try {
+    handler();
+    return true;
+  } catch (const ApiError& e) {
+    send_error(res, e.status(), e.what(), e.param(), e.code());
+  } catch (const nlohmann::json::exception& e) {
+    send_error(res, 400, str_cat("bad request: ", e.what()));
+  } catch (const Error& e) {
+    send_error(res, 400, e.what());
+  }
+  return false;
+}
+
+// A finished choice's tokens in the usage: each prompt counts once however many samples it has.
+void count_usage(Usage& u, const JobEvent& e, int n) {
+  if (e.choice % n == 0) u.prompt_tokens += e.prompt_tokens;
+  u.completion_tokens += e.completion_tokens;
+}
+
 bool protected_path(const std::string& path) {
   return path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize";
 }
@@ -157,7 +179,7 @@ void ApiServer::Impl::routes() {
             [this](const httplib::Request& req, httplib::Response& res) { generation(req, res, true); });
 
   http.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    try {
+    answer_errors(res, [&] {
       const json body = parse_body(req.body);
       const ServedModel& m = target.model;
       check_model(body, m);
@@ -174,14 +196,10 @@ void ApiServer::Impl::routes() {
       }
       res.set_content(dump(ojson{{"count", ids.size()}, {"max_model_len", m.context}, {"tokens", ids}}),
                       "application/json");
-    } catch (const ApiError& e) {
-      send_error(res, e.status(), e.what(), e.param(), e.code());
-    } catch (const nlohmann::json::exception& e) {
-      send_error(res, 400, str_cat("bad request: ", e.what()));
-    }
+    });
   });
   http.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    try {
+    answer_errors(res, [&] {
       const json body = parse_body(req.body);
       const ServedModel& m = target.model;
       check_model(body, m);
@@ -201,11 +219,7 @@ void ApiServer::Impl::routes() {
         bad_request("tokens", e.what());
       }
       res.set_content(dump(ojson{{"prompt", text}}), "application/json");
-    } catch (const ApiError& e) {
-      send_error(res, e.status(), e.what(), e.param(), e.code());
-    } catch (const nlohmann::json::exception& e) {
-      send_error(res, 400, str_cat("bad request: ", e.what()));
-    }
+    });
   });
 }
 
@@ -219,22 +233,14 @@ ojson ApiServer::Impl::models_entry() const {
 
 void ApiServer::Impl::generation(const httplib::Request& req, httplib::Response& res, bool chat) {
   std::shared_ptr<GenerationJob> job;
-  try {
+  const bool queued = answer_errors(res, [&] {
     if (shutting_down) throw ApiError(503, "the server is shutting down");
     const json body = parse_body(req.body);
     GenerationRequest g = chat ? parse_chat(body, target.model) : parse_completion(body, target.model);
     job = std::make_shared<GenerationJob>(std::move(g), *target.engine, metrics);
     job->start();
-  } catch (const ApiError& e) {
-    send_error(res, e.status(), e.what(), e.param(), e.code());
-    return;
-  } catch (const nlohmann::json::exception& e) {
-    send_error(res, 400, str_cat("bad request: ", e.what()));
-    return;
-  } catch (const Error& e) {
-    send_error(res, 400, e.what());
-    return;
-  }
+  });
+  if (!queued) return;
   const int fd = find_connection_fd(req.remote_addr, req.remote_port, req.local_port);
   if (job->request().stream)
     answer_stream(job, fd, res);
@@ -281,9 +287,7 @@ void ApiServer::Impl::answer_whole(const std::shared_ptr<GenerationJob>& job, in
         return;
       }
       c.finish_reason = api_finish(e.finish);
-      // Each prompt counts once however many samples it has.
-      if (e.choice % g.n == 0) usage.prompt_tokens += e.prompt_tokens;
-      usage.completion_tokens += e.completion_tokens;
+      count_usage(usage, e, g.n);
     }
   }
   const ResponseHead head = new_head(g.chat ? "chatcmpl-" : "cmpl-", g.model);
@@ -368,8 +372,7 @@ void ApiServer::Impl::answer_stream(const std::shared_ptr<GenerationJob>& job, i
             piece(e.choice, "", kNoIds, finish);
             st->finished[static_cast<size_t>(e.choice)] = true;
             ++st->n_finished;
-            if (e.choice % g.n == 0) st->usage.prompt_tokens += e.prompt_tokens;
-            st->usage.completion_tokens += e.completion_tokens;
+            count_usage(st->usage, e, g.n);
           } else {
             piece(e.choice, e.text, e.tokens, std::nullopt);
           }

@@ -74,7 +74,8 @@ class Backend {
   // x = clamp(x, -limit, limit)
   virtual void clamp(Tensor& x, float limit) = 0;
   // k, v (T, n_kv * head_dim): row t written into the paged caches (num_blocks, n_kv, block_size,
-  // head_dim) at its sequence's position batch.positions[t] (runtime/backend/kv_batch.h).
+  // head_dim) at its sequence's position batch.positions[t] (runtime/backend/kv_batch.h). The batch's
+  // block ids must lie in the cache (the forward pass checks them once per step).
   virtual void kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) = 0;
   // Causal GQA attention of q (T, n_heads * head_dim): row t attends to the keys of its own
   // sequence at positions <= batch.positions[t] (window > 0: its last `window` keys), read from the

@@ -169,36 +169,15 @@ void CpuBackend::clamp(Tensor& x, float limit) {
   cpu::clamp(x.as<float>(), x.numel(), -limit, limit);
 }
 
-namespace {
-
-// Checks a paged cache (num_blocks, n_kv, block_size, head_dim) against the batch and the k/v rows.
-void check_kv(const Tensor& k_cache, const KvBatch& b, int64_t rows, const char* op) {
-  MOE_CHECK(k_cache.rank == 4 && k_cache.dim(2) == b.block_size && b.rows() == rows &&
-                static_cast<int64_t>(b.row_seq.size()) == rows,
-            "cpu backend: ", op, ": cache ", shape_str(k_cache), " with block size ", b.block_size, " for ", b.rows(),
-            " batch rows and ", rows, " token rows");
-  for (const KvSeqRows& s : b.seqs)
-    MOE_CHECK(s.blocks * int64_t{b.block_size} >= int64_t{s.pos0} + s.rows && s.table0 >= 0 &&
-                  static_cast<size_t>(s.table0) + static_cast<size_t>(s.blocks) <= b.block_table.size(),
-              "KV cache full: a sequence needs ", int64_t{s.pos0} + s.rows, " positions and has ", s.blocks,
-              " blocks of ", b.block_size);
-}
-
-}  // namespace
-
 void CpuBackend::kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) {
   const int64_t tokens = k.dim(0), n_kv = k_cache.dim(1), bs = k_cache.dim(2), head_dim = k_cache.dim(3);
-  check_kv(k_cache, batch, tokens, "kv_append");
+  check_kv_batch(k_cache, batch, tokens, "cpu backend: kv_append");
   const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
   for (int64_t t = 0; t < tokens; ++t) {
-    const KvSeqRows& s = batch.seqs[static_cast<size_t>(batch.row_seq[static_cast<size_t>(t)])];
-    const int64_t pos = batch.positions[static_cast<size_t>(t)];
-    const int64_t block = batch.block_table[static_cast<size_t>(s.table0 + pos / bs)];
-    MOE_CHECK(block >= 0 && block < k_cache.dim(0), "cpu backend: kv_append: block ", block, " outside the cache's ",
-              k_cache.dim(0));
+    const int64_t slot = batch.slot(t), block = slot / bs;
     for (int64_t h = 0; h < n_kv; ++h) {
       const int64_t src = (t * n_kv + h) * head_dim;
-      const int64_t dst = ((block * n_kv + h) * bs + pos % bs) * head_dim;
+      const int64_t dst = ((block * n_kv + h) * bs + slot % bs) * head_dim;
       std::memcpy(k_cache.as<float>() + dst, k.as<const float>() + src, row_bytes);
       std::memcpy(v_cache.as<float>() + dst, v.as<const float>() + src, row_bytes);
     }
@@ -208,11 +187,10 @@ void CpuBackend::kv_append(const Tensor& k, const Tensor& v, const KvBatch& batc
 void CpuBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const KvBatch& batch,
                            int64_t n_heads, int64_t window, float scale, Tensor& out) {
   const int64_t tokens = q.dim(0);
-  check_kv(k_cache, batch, tokens, "attention");
+  check_kv_batch(k_cache, batch, tokens, "cpu backend: attention");
   row_tables_.resize(static_cast<size_t>(tokens));
   for (int64_t t = 0; t < tokens; ++t)
-    row_tables_[static_cast<size_t>(t)] =
-        batch.block_table.data() + batch.seqs[static_cast<size_t>(batch.row_seq[static_cast<size_t>(t)])].table0;
+    row_tables_[static_cast<size_t>(t)] = batch.block_table.data() + batch.seq_of(t).table0;
   const cpu::PagedKv kv{k_cache.as<const float>(), v_cache.as<const float>(), k_cache.dim(1), k_cache.dim(3),
                         k_cache.dim(2)};
   cpu::attention(q.as<const float>(), tokens, n_heads, kv, batch.positions.data(), row_tables_.data(), window, scale,

@@ -108,36 +108,13 @@ void CudaBackend::clamp(Tensor& x, float limit) {
   cuda::clamp(x.as<float>(), x.numel(), -limit, limit, impl_->s());
 }
 
-namespace {
-
-// Checks a paged cache (num_blocks, n_kv, block_size, head_dim) against the batch and the rows.
-void check_kv(const Tensor& k_cache, const KvBatch& b, int64_t rows, const char* op) {
-  MOE_CHECK(k_cache.rank == 4 && k_cache.dim(2) == b.block_size && b.rows() == rows &&
-                static_cast<int64_t>(b.row_seq.size()) == rows,
-            "cuda backend: ", op, ": cache ", shape_str(k_cache), " with block size ", b.block_size, " for ", b.rows(),
-            " batch rows and ", rows, " token rows");
-  for (const KvSeqRows& s : b.seqs) {
-    MOE_CHECK(s.blocks * int64_t{b.block_size} >= int64_t{s.pos0} + s.rows && s.table0 >= 0 &&
-                  static_cast<size_t>(s.table0) + static_cast<size_t>(s.blocks) <= b.block_table.size(),
-              "KV cache full: a sequence needs ", int64_t{s.pos0} + s.rows, " positions and has ", s.blocks,
-              " blocks of ", b.block_size);
-    for (int32_t i = 0; i < s.blocks; ++i) {
-      const int32_t block = b.block_table[static_cast<size_t>(s.table0 + i)];
-      MOE_CHECK(block >= 0 && block < k_cache.dim(0), "cuda backend: ", op, ": block ", block, " outside the cache's ",
-                k_cache.dim(0));
-    }
-  }
-}
-
-}  // namespace
-
 void CudaBackend::kv_append(const Tensor& k, const Tensor& v, const KvBatch& batch, Tensor& k_cache, Tensor& v_cache) {
   expect_f32(k, "kv_append", "k");
   expect_f32(v, "kv_append", "v");
   expect_f32(k_cache, "kv_append", "k_cache");
   expect_f32(v_cache, "kv_append", "v_cache");
   const int64_t tokens = k.dim(0);
-  check_kv(k_cache, batch, tokens, "kv_append");
+  check_kv_batch(k_cache, batch, tokens, "cuda backend: kv_append");
   const int64_t n_kv = k_cache.dim(1), bs = k_cache.dim(2), head_dim = k_cache.dim(3);
   MOE_CHECK(k.row_size() == n_kv * head_dim && v.row_size() == n_kv * head_dim, "cuda backend: kv_append: k ",
             shape_str(k), " for cache ", shape_str(k_cache));
@@ -145,11 +122,7 @@ void CudaBackend::kv_append(const Tensor& k, const Tensor& v, const KvBatch& bat
   Impl& m = *impl_;
   // Each row's cache row (block * block_size + offset), read by the kernel from the ring.
   auto* slots = static_cast<int32_t*>(m.ring_alloc(static_cast<size_t>(tokens) * sizeof(int32_t)));
-  for (int64_t t = 0; t < tokens; ++t) {
-    const KvSeqRows& s = batch.seqs[static_cast<size_t>(batch.row_seq[static_cast<size_t>(t)])];
-    const int64_t pos = batch.positions[static_cast<size_t>(t)];
-    slots[t] = static_cast<int32_t>(batch.block_table[static_cast<size_t>(s.table0 + pos / bs)] * bs + pos % bs);
-  }
+  for (int64_t t = 0; t < tokens; ++t) slots[t] = static_cast<int32_t>(batch.slot(t));
   m.begin_op(tokens);
   cuda::kv_append(k.as<const float>(), v.as<const float>(), to_int(tokens, "tokens"), to_int(n_kv, "kv heads"),
                   to_int(head_dim, "head_dim"), to_int(bs, "block size"), slots, k_cache.as<float>(),
@@ -161,7 +134,7 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
   expect_f32(q, "attention", "q");
   expect_f32(out, "attention", "out");
   const int64_t tokens = q.dim(0);
-  check_kv(k_cache, batch, tokens, "attention");
+  check_kv_batch(k_cache, batch, tokens, "cuda backend: attention");
   cuda::AttentionShape a;
   a.n_heads = to_int(n_heads, "heads");
   a.n_kv = to_int(k_cache.dim(1), "kv heads");

@@ -34,6 +34,18 @@ void KvBatchBuilder::add(int64_t rows, int64_t pos0, std::span<const int32_t> bl
   }
 }
 
+void check_kv_batch(const Tensor& k_cache, const KvBatch& b, int64_t rows, const char* op) {
+  MOE_CHECK(k_cache.rank == 4 && k_cache.dim(2) == b.block_size && b.rows() == rows &&
+                static_cast<int64_t>(b.row_seq.size()) == rows,
+            op, ": cache ", shape_str(k_cache), " with block size ", b.block_size, " for ", b.rows(),
+            " batch rows and ", rows, " token rows");
+  for (const KvSeqRows& s : b.seqs)
+    MOE_CHECK(s.blocks * int64_t{b.block_size} >= int64_t{s.pos0} + s.rows && s.table0 >= 0 &&
+                  static_cast<size_t>(s.table0) + static_cast<size_t>(s.blocks) <= b.block_table.size(),
+              "KV cache full: a sequence needs ", int64_t{s.pos0} + s.rows, " positions and has ", s.blocks,
+              " blocks of ", b.block_size);
+}
+
 const KvBatch& KvBatchBuilder::batch() {
   batch_.seqs = seqs_;
   batch_.block_table = table_;

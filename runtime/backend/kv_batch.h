@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "runtime/backend/tensor.h"
+
 namespace moe {
 
 // One sequence's rows in a step. Its rows are consecutive, at consecutive positions.
@@ -31,7 +33,20 @@ struct KvBatch {
   std::span<const int32_t> row_seq;      // (rows) index into seqs of each row
 
   int64_t rows() const { return static_cast<int64_t>(positions.size()); }
+  const KvSeqRows& seq_of(int64_t row) const { return seqs[static_cast<size_t>(row_seq[static_cast<size_t>(row)])]; }
+  // The cache row of row `row`'s position: block * block_size + offset in the block.
+  int64_t slot(int64_t row) const {
+    const int64_t pos = positions[static_cast<size_t>(row)];
+    return int64_t{block_table[static_cast<size_t>(seq_of(row).table0 + pos / block_size)]} * block_size +
+           pos % block_size;
+  }
 };
+
+// What every backend's KV ops check of their arguments: the cache is (num_blocks, n_kv, block_size,
+// head_dim) with the batch's block size, the batch describes `rows` rows, and each sequence's blocks
+// hold its positions. Block ids are checked against the cache once per step, where the batch is
+// made (Transformer), not per op. Throws moe::Error naming `op`.
+void check_kv_batch(const Tensor& k_cache, const KvBatch& batch, int64_t rows, const char* op);
 
 // Builds a KvBatch sequence by sequence into arrays it owns and reuses (no allocation once they
 // have grown to a step's size).
@@ -45,7 +60,6 @@ class KvBatchBuilder {
   // The batch so far; valid until the next clear() or add().
   const KvBatch& batch();
   int64_t rows() const { return static_cast<int64_t>(positions_.size()); }
-  size_t sequences() const { return seqs_.size(); }
   const KvSeqRows& seq(size_t i) const { return seqs_[i]; }
 
  private:

@@ -82,7 +82,6 @@ uint64_t BatchEngine::submit(RequestParams p, OutputCallback on_output) {
   MOE_CHECK(!stopping_, "the engine is shutting down");
   const uint64_t id = next_id_++;
   auto s = std::make_unique<Sequence>(id, std::move(p), std::move(on_output));
-  s->arrival = std::chrono::steady_clock::now();
   if (tokenizer_) s->text.emplace(*tokenizer_, s->params.stop, s->params.skip_special_tokens);
   inbox_.push_back(std::move(s));
   ++stats_.requests_submitted;
@@ -115,22 +114,25 @@ void BatchEngine::drain_inbox() {
 }
 
 void BatchEngine::finish(Sequence& s, FinishReason why, const std::string& error) {
-  s.finished = why;
-  out_.id = s.id;
   out_.tokens.clear();
   out_.text.clear();
   out_.finish = why;
   out_.stop_string.clear();
   out_.error = error;
+  out_.logits.clear();
+  deliver(s);
+}
+
+void BatchEngine::deliver(Sequence& s) {
+  out_.id = s.id;
   out_.prompt_tokens = s.prompt_len;
   out_.completion_tokens = s.generated();
   out_.time = std::chrono::steady_clock::now();
-  out_.logits.clear();
-  if (s.on_output) {
-    try {
-      s.on_output(out_);
-    } catch (...) {  // a callback's failure must not take the engine down
-    }
+  s.finished = out_.finish;
+  if (!s.on_output) return;
+  try {
+    s.on_output(out_);
+  } catch (...) {  // a callback's failure must not take the engine down
   }
 }
 
@@ -148,7 +150,6 @@ void BatchEngine::sample_and_emit(Sequence& s, float* row) {
   s.tokens.push_back(token);
   if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) ++s.counts[token];
 
-  out_.id = s.id;
   out_.tokens.assign(1, token);
   out_.text.clear();
   out_.finish = FinishReason::kNone;
@@ -168,16 +169,7 @@ void BatchEngine::sample_and_emit(Sequence& s, float* row) {
       out_.finish = FinishReason::kLength;
     }
   }
-  out_.prompt_tokens = s.prompt_len;
-  out_.completion_tokens = s.generated();
-  out_.time = std::chrono::steady_clock::now();
-  s.finished = out_.finish;
-  if (s.on_output) {
-    try {
-      s.on_output(out_);
-    } catch (...) {  // a callback's failure must not take the engine down
-    }
-  }
+  deliver(s);
 }
 
 void BatchEngine::retire_finished() {

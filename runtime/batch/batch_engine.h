@@ -91,8 +91,9 @@ class BatchEngine {
  private:
   void drain_inbox();
   void finish(Sequence& s, FinishReason why, const std::string& error = {});
-  void emit_token(Sequence& s, int32_t token, const float* logits);
   void sample_and_emit(Sequence& s, float* logits);
+  // Completes out_ with what every output carries, marks `s` with out_.finish and calls its callback.
+  void deliver(Sequence& s);
   void retire_finished();
   void loop();
   void update_stats_locked();

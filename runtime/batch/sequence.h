@@ -4,7 +4,6 @@
 // the running set.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -38,7 +37,6 @@ struct Sequence {
   bool cancelled = false;
   FinishReason finished = FinishReason::kNone;  // set once; the engine then retires it
   int64_t preemptions = 0;
-  std::chrono::steady_clock::time_point arrival;
 
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
   // Tokens still to feed through the model: the prompt's remainder while prefilling (all of

@@ -2,12 +2,12 @@
 // batched (decode rows and prefill chunks in one step, paged KV blocks) give the greedy tokens of
 // running each prompt alone on the GPU, logits within the resident tolerance, on every golden
 // fixture. The CPU version is tests/batch/test_batch_equality.cpp.
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
 #include "gpu_test_util.h"
 #include "tests/batch/batch_test_util.h"
+#include "tests/offload/offload_stores.h"
 
 namespace moe {
 namespace {
@@ -15,12 +15,6 @@ namespace {
 std::filesystem::path golden(const std::string& name) {
   const char* env = std::getenv("MOE_TEST_DATA_DIR");
   return std::filesystem::path(env != nullptr ? env : MOE_TEST_DATA_DIR) / "golden" / name;
-}
-
-float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  float worst = 0.0f;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
-  return worst;
 }
 
 TEST(CudaBatch, BatchedEqualsSerial) {
@@ -36,7 +30,8 @@ TEST(CudaBatch, BatchedEqualsSerial) {
       const auto got = test::batched_run(*m, gpu, batch, 6, test::BatchSetup{});
       for (size_t i = 0; i < b; ++i) {
         EXPECT_EQ(got[i].tokens, serial[i].tokens) << name << " B=" << b << " sequence " << i;
-        EXPECT_LE(max_diff(got[i].logits, serial[i].logits), 2e-4f) << name << " B=" << b << " sequence " << i;
+        EXPECT_LE(test::max_abs_diff(got[i].logits, serial[i].logits), 2e-4f)
+            << name << " B=" << b << " sequence " << i;
       }
     }
   }
