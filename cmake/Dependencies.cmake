@@ -1,7 +1,7 @@
 # Finds every dependency and records what was found; moe_report_dependencies() prints the table
 # at the end of configure. Required: Threads, OpenMP, nlohmann_json, CLI11, cpp-httplib (and GTest
 # for tests).
-# Optional, reported: CUDA toolkit (nvcc, cuBLAS), NCCL, MPI, gRPC + Protobuf, liburing.
+# Required too: MPI (OpenMPI). Optional, reported: CUDA toolkit (nvcc, cuBLAS), NCCL, gRPC + Protobuf, liburing.
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3.10 REQUIRED)
@@ -61,13 +61,14 @@ else()
 endif()
 
 # ---- MPI --------------------------------------------------------------------------------------
+# Required: the moe program launches under mpirun (launch/distributed.cpp, parallel/).
 set(MOE_HAVE_MPI OFF)
 find_package(MPI COMPONENTS CXX QUIET)
 if(MPI_CXX_FOUND)
   set(MOE_HAVE_MPI ON)
   _moe_note("MPI" "found" "MPI ${MPI_CXX_VERSION}, ${MPIEXEC_EXECUTABLE}")
 else()
-  _moe_note("MPI" "not found" "apt-get install libopenmpi-dev")
+  message(FATAL_ERROR "MPI (C++) not found: apt-get install libopenmpi-dev openmpi-bin (scripts/install-deps.sh does)")
 endif()
 
 # ---- liburing (expert reads from NVMe through io_uring; else a pread thread pool) ----------------

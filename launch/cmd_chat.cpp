@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "launch/commands.h"
+#include "launch/distributed.h"
 #include "launch/engine.h"
 #include "runtime/chat/chat_template.h"
 #include "runtime/core/error.h"
@@ -114,6 +115,8 @@ class Chat {
   uint64_t turns_ = 0;
 };
 
+int converse(const ChatOptions& o, Engine& engine, const Tokenizer& tok, const ChatTemplate& tmpl, int64_t context);
+
 int chat(const ChatOptions& o) {
   o.sampling.validate();
   std::unique_ptr<Engine> e = load_engine(o.engine);
@@ -124,7 +127,21 @@ int chat(const ChatOptions& o) {
   const int64_t context =
       o.context > 0 ? o.context : std::min<int64_t>(4096, std::max<int64_t>(e->config().max_position_embeddings, 64));
   e->prepare(context);
+  if (!e->dist) return converse(o, *e, tok, tmpl, context);
+  // Under mpirun: rank 0 reads the terminal and prints; the others serve its forward calls.
+  return run_or_abort(*e, [&] {
+    if (e->is_worker()) {
+      e->serve_forward();
+      return 0;
+    }
+    const int rc = converse(o, *e, tok, tmpl, context);
+    e->finish_forward();
+    return rc;
+  });
+}
 
+int converse(const ChatOptions& o, Engine& engine, const Tokenizer& tok, const ChatTemplate& tmpl, int64_t context) {
+  Engine* e = &engine;
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
   if (interactive)
     std::fprintf(stderr, "moe chat: %s, context %lld tokens, %s\n%s", e->config().summary().c_str(),

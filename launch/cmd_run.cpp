@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "launch/commands.h"
+#include "launch/distributed.h"
 #include "launch/engine.h"
 #include "runtime/core/error.h"
 #include "runtime/io/npy.h"
@@ -43,6 +44,8 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
   return ids;
 }
 
+int generate_and_print(const RunOptions& o, Engine& engine, const std::vector<int32_t>& prompt);
+
 int run(const RunOptions& o, bool have_prompt_text) {
   o.sampling.validate();
   std::vector<int32_t> prompt;
@@ -54,6 +57,19 @@ int run(const RunOptions& o, bool have_prompt_text) {
   }
   // The KV cache holds exactly this run.
   e->prepare(static_cast<int64_t>(prompt.size()) + std::max<int64_t>(o.max_new_tokens, 1));
+  if (e->dist) return run_or_abort(*e, [&] { return generate_and_print(o, *e, prompt); });
+  return generate_and_print(o, *e, prompt);
+}
+
+// Rank 0 (or the only process) generates and prints; the other ranks of a distributed engine
+// serve its forward calls and report their part.
+int generate_and_print(const RunOptions& o, Engine& engine, const std::vector<int32_t>& prompt) {
+  Engine* e = &engine;
+  if (e->is_worker()) {
+    e->serve_forward();
+    print_rank_stats(stderr, *e);
+    return 0;
+  }
   const bool as_text = e->tokenizer.has_value() && !o.print_ids;
 
   GenerationOptions g;
@@ -81,7 +97,9 @@ int run(const RunOptions& o, bool have_prompt_text) {
 
   if (!o.dump_logits.empty())
     write_npy(o.dump_logits, {static_cast<int64_t>(r.tokens.size()), e->config().vocab_size}, r.logits.data());
+  e->finish_forward();
   print_stats(stderr, *e, r, o.sampling);
+  if (e->dist) print_rank_stats(stderr, *e);
   if (!o.dump_logits.empty())
     std::fprintf(stderr, "logits    %zu x %lld float32 written to %s\n", r.tokens.size(),
                  static_cast<long long>(e->config().vocab_size), o.dump_logits.c_str());

@@ -5,12 +5,53 @@
 #include <chrono>
 #include <filesystem>
 
+#include "launch/distributed.h"
 #include "runtime/backend/backend_factory.h"
 #include "runtime/core/error.h"
 #include "runtime/io/packed_store.h"
 #include "runtime/quant/quant_cache.h"
 
 namespace moe::cli {
+
+Engine::Engine() = default;
+Engine::~Engine() = default;
+
+bool Engine::is_worker() const {
+  return dist && !dist->drives();
+}
+
+void Engine::serve_forward() {
+  MOE_CHECK(is_worker() && dist->driver, "serve_forward: not a prepared worker rank");
+  dist->driver->serve(*cache);
+}
+
+void Engine::finish_forward() {
+  if (dist && dist->driver) dist->driver->finish();
+}
+
+void add_parallel_options(CLI::App& cmd, EngineOptions& o) {
+  const char* group = "Parallelism (under mpirun; docs/parallel.md)";
+  cmd.add_option("--tp", o.parallel.tp, "Tensor-parallel ranks per stage: heads and expert widths split")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--pp", o.parallel.pp, "Pipeline stages: layer ranges, hidden states sent stage to stage")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--ep", o.parallel.ep,
+                 "Expert-parallel ranks per stage: routed experts dealt out (by --placement's profile\n"
+                 "when given, else expert e to rank e % ep)")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--layers", o.parallel.layers,
+                 "Pipeline layer ranges, e.g. 0:12,12:32 (default: balanced by parameter count)")
+      ->group(group);
+  cmd.add_option("--comm", o.comm, "Data-plane communicator: mpi, nccl, or auto (nccl on a GPU)")
+      ->group(group)
+      ->capture_default_str();
+}
 
 void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--model,-m", o.model_dir,
@@ -26,6 +67,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--quantizer", o.quantizer, "Quantizer for --quant: hqq or rtn")->capture_default_str();
   cmd.add_flag("!--no-verify", o.verify, "Skip the packed store's checksum check at load");
   add_offload_options(cmd, o);
+  add_parallel_options(cmd, o);
 }
 
 QuantizeOptions quantize_options(const std::string& quantizer) {
@@ -63,17 +105,22 @@ const Tokenizer& Engine::require_tokenizer(const char* why) const {
 
 void Engine::prepare(int64_t context) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (dist) dist->control->broadcast(&context, sizeof context, 0);
   transformer.reset();
   cache.reset();
   transformer = std::make_unique<Transformer>(config(), model->weights(), model->layout(), *backend,
                                               std::min<int64_t>(prefill_chunk, context));
   cache = std::make_unique<KvCache>(*backend, config(), model->layout(), context);
   prepare_offload(*this);
+  if (dist) prepare_distributed(*this);
   load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Engine::prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv_blocks, int64_t block_size,
                            int64_t context) {
+  MOE_CHECK(!dist,
+            "the batch engine (moe serve) does not run over several processes yet; serve with one "
+            "process, or use moe run / moe chat under mpirun");
   const auto t0 = std::chrono::steady_clock::now();
   transformer.reset();
   pool.reset();
@@ -89,6 +136,7 @@ uint64_t Engine::kv_bytes() const {
 }
 
 std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
+  if (distributed_requested(o)) return load_distributed_engine(o);
   check_offload_options(o);
   MOE_CHECK(o.prefill_chunk > 0, "--prefill-chunk must be positive");
   const auto t0 = std::chrono::steady_clock::now();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/parallel_setup.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/engine/generator.h"
 #include "runtime/engine/kv_cache.h"
@@ -37,12 +38,20 @@ struct EngineOptions {
   std::string miss_policy = "fetch";
   std::string expert_reader = "auto";
   std::string offload_stats_file;  // --offload-stats: per-step metrics as JSON lines
-  std::string placement_file;      // --placement: static placement from `moe profile`
+  std::string placement_file;      // --placement: static placement from `moe profile` (also --ep's)
+  // Several processes (docs/parallel.md): --tp, --pp, --ep, --layers, --comm.
+  parallel::ParallelSpec parallel;
+  std::string comm = "auto";  // mpi | nccl | auto (nccl on a GPU device)
 };
+
+struct Distributed;  // launch/distributed.h
 
 // Registers --host-mem, --gpu-mem, --cache-policy, --miss-policy, --prefetch-depth,
 // --expert-reader, --offload-stats, --placement (part of add_engine_options).
 void add_offload_options(CLI::App& cmd, EngineOptions& o);
+
+// Registers --tp, --pp, --ep, --layers, --comm (part of add_engine_options).
+void add_parallel_options(CLI::App& cmd, EngineOptions& o);
 
 // Registers --model, --device, --threads, --prefill-chunk, --quant, --quantizer, --no-verify.
 void add_engine_options(CLI::App& cmd, EngineOptions& o);
@@ -62,10 +71,24 @@ struct Engine {
   int64_t prefill_chunk = 256;
   EngineOptions options;                   // as loaded (offloading is set up by prepare())
   std::unique_ptr<ExpertOffload> offload;  // when --host-mem is given
+  std::unique_ptr<Distributed> dist;       // under mpirun (launch/distributed.h); destroyed first
+
+  Engine();
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  // This process is a rank other than 0 of a distributed engine: it serves rank 0's forward
+  // calls (serve_forward) and prints nothing.
+  bool is_worker() const;
+  // Ranks other than 0: runs rank 0's forward calls until it finishes.
+  void serve_forward();
+  // Rank 0 of a distributed engine: tells the other ranks generation is over.
+  void finish_forward();
 
   const ModelConfig& config() const { return model->config(); }
   // Allocates the forward pass's activations and a KV cache of `context` positions. Meant to be
-  // called once: the backend's arena keeps earlier allocations until it is destroyed.
+  // called once: the backend's arena keeps earlier allocations until it is destroyed. Distributed:
+  // every rank calls it; rank 0's `context` is used everywhere.
   void prepare(int64_t context);
   // moe serve: the forward pass for `max_seqs` sequences and `max_step_tokens` rows per step, and a
   // KV pool of `kv_blocks` blocks of `block_size` positions, each sequence up to `context`. Once.

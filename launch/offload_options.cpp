@@ -60,9 +60,11 @@ void check_offload_options(const EngineOptions& o) {
   parse_reader_kind(o.expert_reader);
   make_cache_policy(o.offload.cache_policy);
   MOE_CHECK(o.offload.prefetch_depth >= 0, "--prefetch-depth must be 0 or more, got ", o.offload.prefetch_depth);
-  if (!offloading && (!o.offload_stats_file.empty() || !o.placement_file.empty()))
+  // --placement also places experts over the ranks under expert parallelism (--ep).
+  if (!offloading && (!o.offload_stats_file.empty() || (!o.placement_file.empty() && o.parallel.ep == 1)))
     fail(!o.offload_stats_file.empty() ? "--offload-stats" : "--placement",
-         " needs expert offloading: give --host-mem (e.g. --host-mem auto), or --gpu-mem on a GPU run");
+         " needs expert offloading (give --host-mem (e.g. --host-mem auto), or --gpu-mem on a GPU run)",
+         !o.offload_stats_file.empty() ? "" : " or expert parallelism (--ep)");
 }
 
 bool offload_requested(const EngineOptions& o) {
@@ -112,7 +114,7 @@ void prepare_offload(Engine& e) {
   e.transformer->set_expert_provider(nullptr);
   e.offload.reset();
   e.offload = ExpertOffload::create(*e.model, *e.backend, e.transformer->max_step_tokens(), e.kv_bytes(), budget, opts);
-  if (!o.placement_file.empty()) {
+  if (!o.placement_file.empty() && o.parallel.ep == 1) {
     const std::vector<ExpertKey> keys = read_placement(o.placement_file);
     e.offload->place_static(keys, (e.offload->on_gpu() ? e.offload->vram_budget() : e.offload->budget()).slots / 2);
   }

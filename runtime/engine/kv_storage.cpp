@@ -13,7 +13,7 @@ KvStorage::KvStorage(Backend& backend, const ModelConfig& config, const Parallel
             " positions");
   MOE_CHECK(num_blocks * block_size <= INT32_MAX, "KV storage of ", num_blocks, " x ", block_size,
             " positions is more than the 2^31 positions it can address");
-  const int64_t kv_heads = layout.tp_shard(config.num_kv_heads, "num_key_value_heads");
+  const int64_t kv_heads = layout.kv_heads(config.num_kv_heads);
   for (int64_t i = 0; i < layout.layers().size(); ++i) {
     k_.push_back(backend.alloc(DType::kF32, {num_blocks, kv_heads, block_size, config.head_dim}));
     v_.push_back(backend.alloc(DType::kF32, {num_blocks, kv_heads, block_size, config.head_dim}));
@@ -22,7 +22,7 @@ KvStorage::KvStorage(Backend& backend, const ModelConfig& config, const Parallel
 }
 
 uint64_t KvStorage::block_bytes(const ModelConfig& config, const ParallelLayout& layout, int64_t block_size) {
-  const int64_t kv_heads = layout.tp_shard(config.num_kv_heads, "num_key_value_heads");
+  const int64_t kv_heads = layout.kv_heads(config.num_kv_heads);
   return static_cast<uint64_t>(layout.layers().size()) * 2 * static_cast<uint64_t>(kv_heads) *
          static_cast<uint64_t>(block_size) * static_cast<uint64_t>(config.head_dim) * sizeof(float);
 }

@@ -15,7 +15,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
       max_tokens_(max_step_tokens),
       max_seqs_(max_seqs),
       heads_(layout.tp_shard(config.num_heads, "num_attention_heads")),
-      kv_heads_(layout.tp_shard(config.num_kv_heads, "num_key_value_heads")),
+      kv_heads_(layout.kv_heads(config.num_kv_heads)),
       attn_scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.head_dim)))) {
   MOE_CHECK(max_step_tokens > 0, "Transformer: max_step_tokens must be positive");
   MOE_CHECK(max_seqs > 0, "Transformer: max_seqs must be positive");
@@ -47,6 +47,26 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     expert_scales_[e].reserve(static_cast<size_t>(m));
   }
   used_experts_.reserve(static_cast<size_t>(c_.num_experts));
+
+  tp_ = layout.tp_size();
+  lm_head_sharded_ = layout.is_last_stage() && weights.lm_head.dim(0) < c_.vocab_size;
+  if (tp_ > 1) {
+    // Flat buffers for the gathers: the shards of q, k or the LM head's logits from every rank,
+    // and one full-width q or k row set for the full-width q/k norm.
+    const int64_t lm_rows = lm_head_sharded_ ? max_seqs * c_.vocab_size : 0;
+    const bool full_norm = c_.arch->qk_norm == QkNorm::kFullWidth;
+    const int64_t qk = full_norm ? m * std::max(c_.q_width(), tp_ * kvw) : 0;
+    gathered_ = b_.alloc(DType::kF32, {std::max<int64_t>({lm_rows, qk, 1})});
+    if (full_norm) full_width_ = b_.alloc(DType::kF32, {m * std::max(c_.q_width(), c_.kv_width())});
+    for (int r = 0; r < tp_; ++r) q_blocks_.push_back(r);
+    // Distinct KV blocks: with replicated KV heads, the first rank holding each.
+    const int64_t nkv = c_.num_kv_heads, per = kv_heads_;
+    for (int r = 0; r < tp_; ++r) {
+      const ParallelLayout other(tp_, r, 1, 0, LayerRange{0, 1}, 1);
+      if (other.kv_head_begin(nkv) / per == static_cast<int64_t>(kv_blocks_.size())) kv_blocks_.push_back(r);
+    }
+    norm_rows_.reserve(static_cast<size_t>(m * std::max<int64_t>(tp_, 1)));
+  }
 }
 
 void Transformer::step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits) {
@@ -73,6 +93,11 @@ void Transformer::step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vec
 
 void Transformer::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
                           std::vector<float>& logits) {
+  if (delegate_) {
+    check_token_ids(tokens);
+    delegate_->forward(tokens, cache, all_logits, logits);
+    return;
+  }
   MOE_CHECK(layout_.is_first_stage() && layout_.is_last_stage(),
             "Transformer::forward needs the whole model; this stage runs ", layout_.describe());
   const int64_t vocab = c_.vocab_size;
@@ -139,7 +164,13 @@ void Transformer::run_layers(int64_t n, KvCache& cache) {
   cache.advance(n);
 }
 
+void Transformer::reduce(Tensor& x, CommGroup g) {
+  collectives_->all_reduce_sum(x, g);
+}
+
 void Transformer::run_batch_layers(int64_t n, KvStorage& kv) {
+  MOE_CHECK(collectives_ != nullptr || layout_.stage_size() == 1, "Transformer: ", layout_.describe(),
+            " splits a stage over ", layout_.stage_size(), " ranks but no collectives were set");
   if (provider_) provider_->begin_step(n);
   for (size_t i = 0; i < w_.layers.size(); ++i) {
     attention_block(w_.layers[i], static_cast<int64_t>(i), n, kv);
@@ -163,8 +194,14 @@ void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, in
   b_.linear(xn, a.v, a.v_bias, v);
   // q/k norm: the weight's length decides per-head (head_dim) or full-width (q/kv width) rows.
   if (!a.q_norm.empty()) {
-    b_.rms_norm(q, a.q_norm, c_.rms_norm_eps, q);
-    b_.rms_norm(k, a.k_norm, c_.rms_norm_eps, k);
+    if (tp_ > 1 && c_.arch->qk_norm == QkNorm::kFullWidth) {
+      sharded_rms_norm(q, a.q_norm, n, q_blocks_, layout_.tp_rank());
+      const auto mine = static_cast<int32_t>(layout_.kv_head_begin(c_.num_kv_heads) / kv_heads_);
+      sharded_rms_norm(k, a.k_norm, n, kv_blocks_, mine);
+    } else {
+      b_.rms_norm(q, a.q_norm, c_.rms_norm_eps, q);
+      b_.rms_norm(k, a.k_norm, c_.rms_norm_eps, k);
+    }
   }
   if (c_.clip_qkv) {
     b_.clamp(q, *c_.clip_qkv);
@@ -178,19 +215,22 @@ void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, in
   b_.attention(q, kv.k(local_layer), kv.v(local_layer), batch, heads_, c_.layer_window[static_cast<size_t>(w.index)],
                attn_scale_, attn);
   b_.linear(attn, a.o, a.o_bias, proj);
-  // Under tensor parallelism proj is a partial sum here: the all-reduce goes before this add.
+  // Tensor parallel: proj is this rank's heads' share of the sum.
+  if (tp_ > 1) reduce(proj, CommGroup::kTensor);
   b_.add(x, proj);
 }
 
 void Transformer::ffn_block(const LayerWeights& w, int64_t n) {
   Tensor x = x_.first_rows(n), xn = xn_.first_rows(n), out = ffn_out_.first_rows(n);
   b_.rms_norm(x, w.ffn_norm, c_.rms_norm_eps, xn);
+  // Tensor / expert parallel: out is this rank's share (its width shard, its experts).
   if (w.is_moe) {
     moe_experts(w, xn, out, n);
+    if (layout_.stage_size() > 1) reduce(out, CommGroup::kStage);
   } else {
     b_.swiglu_mlp(xn, w.dense, out);
+    if (tp_ > 1) reduce(out, CommGroup::kTensor);
   }
-  // Under tensor parallelism out is a partial sum here: the all-reduce goes before this add.
   b_.add(x, out);
 }
 
@@ -214,6 +254,7 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
     for (int64_t j = 0; j < top_k; ++j) {
       const size_t a = static_cast<size_t>(t * top_k + j);
       const auto e = static_cast<size_t>(route_ids_[a]);
+      if (!layout_.owns_expert(layer.index, route_ids_[a])) continue;  // another expert-parallel rank's
       expert_rows_[e].push_back(static_cast<int32_t>(t));
       expert_scales_[e].push_back(route_weights_[a]);
     }
@@ -256,6 +297,26 @@ void Transformer::moe_experts(const LayerWeights& layer, const Tensor& xn, Tenso
   }
 }
 
+void Transformer::sharded_rms_norm(Tensor& x, const Tensor& w, int64_t n, std::span<const int32_t> block_rank,
+                                   int32_t mine) {
+  const int64_t width = x.dim(1), blocks = static_cast<int64_t>(block_rank.size());
+  Tensor xs = x.first_rows(n);
+  Tensor g = gathered_.first_rows(tp_ * n * width).reshaped({tp_ * n, width});  // rank r's rows at r * n
+  collectives_->all_gather(xs, g, CommGroup::kTensor);
+  // Full rows: row t = [block 0 | block 1 | ...], each block from the rank holding it.
+  Tensor full = full_width_.first_rows(n * blocks * width).reshaped({n * blocks, width});
+  norm_rows_.clear();
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < blocks; ++j)
+      norm_rows_.push_back(static_cast<int32_t>(block_rank[static_cast<size_t>(j)] * n + t));
+  b_.gather_rows(g, norm_rows_, full);
+  Tensor rows = full.reshaped({n, blocks * width});
+  b_.rms_norm(rows, w, c_.rms_norm_eps, rows);
+  norm_rows_.clear();
+  for (int64_t t = 0; t < n; ++t) norm_rows_.push_back(static_cast<int32_t>(t * blocks + mine));
+  b_.gather_rows(full, norm_rows_, xs);
+}
+
 void Transformer::logits_of_row(int64_t row, float* out) {
   const int32_t one[1] = {static_cast<int32_t>(row)};
   logits_of_rows(one, out);
@@ -269,7 +330,21 @@ void Transformer::logits_of_rows(std::span<const int32_t> rows, float* out) {
     Tensor xn = last_norm_.first_rows(static_cast<int64_t>(m)), logits = logits_.first_rows(static_cast<int64_t>(m));
     b_.gather_rows(x_, rows.subspan(begin, m), xn);
     b_.rms_norm(xn, w_.final_norm, c_.rms_norm_eps, xn);
-    b_.linear(xn, w_.lm_head, Tensor{}, logits);
+    if (lm_head_sharded_) {
+      // This rank's vocabulary columns, gathered from every tensor rank into full rows.
+      const int64_t mm = static_cast<int64_t>(m), part = w_.lm_head.dim(0);
+      Tensor local = logits_.first_rows(mm).reshaped({mm * tp_, part}).first_rows(mm);
+      b_.linear(xn, w_.lm_head, Tensor{}, local);
+      Tensor g = gathered_.first_rows(tp_ * mm * part).reshaped({tp_ * mm, part});
+      collectives_->all_gather(local, g, CommGroup::kTensor);
+      norm_rows_.clear();
+      for (int64_t t = 0; t < mm; ++t)
+        for (int r = 0; r < tp_; ++r) norm_rows_.push_back(static_cast<int32_t>(r * mm + t));
+      Tensor full = logits.reshaped({mm * tp_, part});
+      b_.gather_rows(g, norm_rows_, full);
+    } else {
+      b_.linear(xn, w_.lm_head, Tensor{}, logits);
+    }
     b_.copy_to_host(logits, out + begin * vocab, m * vocab * sizeof(float));
   }
 }

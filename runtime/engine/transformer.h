@@ -12,6 +12,7 @@
 #include "runtime/engine/expert_provider.h"
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/parallel_layout.h"
+#include "runtime/engine/stage_collectives.h"
 #include "runtime/model/config.h"
 #include "runtime/model/weights.h"
 
@@ -38,6 +39,15 @@ struct SeqChunk {
   int64_t pos0 = 0;                 // positions already in its cache (the first new token's position)
   std::span<const int32_t> blocks;  // its block table in the KvStorage: room for pos0 + tokens.size()
   bool logits = true;               // compute the logits of its last row
+};
+
+// Runs forward() for a model split over processes (parallel/distributed_forward.h): the driving
+// rank's Transformer hands the whole call to it.
+class ForwardDelegate {
+ public:
+  virtual ~ForwardDelegate() = default;
+  virtual void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
+                       std::vector<float>& logits) = 0;
 };
 
 class Transformer {
@@ -84,6 +94,11 @@ class Transformer {
 
   // Routed experts come from `p` (not owned; null: ModelWeights' resident experts, the default).
   void set_expert_provider(ExpertProvider* p) { provider_ = p; }
+  // Tensor / expert parallelism: the partial sums and sharded activations of this stage's ranks
+  // go through `c` (not owned). Required when the layout's stage has more than one rank.
+  void set_collectives(StageCollectives* c) { collectives_ = c; }
+  // forward() hands every call to `d` (not owned) instead of running it here.
+  void set_forward_delegate(ForwardDelegate* d) { delegate_ = d; }
 
  private:
   void check_token_ids(std::span<const int32_t> tokens) const;
@@ -93,6 +108,11 @@ class Transformer {
   void attention_block(const LayerWeights& w, int64_t local_layer, int64_t n, KvStorage& kv);
   void ffn_block(const LayerWeights& w, int64_t n);
   void moe_experts(const LayerWeights& layer, const Tensor& xn, Tensor& out, int64_t n);
+  // Tensor parallel with a q/k norm over the full width: x (n, local width) = this rank's
+  // columns of rms_norm(every rank's columns); `blocks` distinct column blocks, block j held by
+  // tensor rank block_rank[j], this rank's is `mine`.
+  void sharded_rms_norm(Tensor& x, const Tensor& w, int64_t n, std::span<const int32_t> block_rank, int32_t mine);
+  void reduce(Tensor& x, CommGroup g);
 
   const ModelConfig& c_;
   const ModelWeights& w_;
@@ -104,6 +124,12 @@ class Transformer {
   float attn_scale_;
   ForwardCounters counters_;
   ExpertProvider* provider_ = nullptr;
+  StageCollectives* collectives_ = nullptr;
+  ForwardDelegate* delegate_ = nullptr;
+  int tp_ = 1;
+  bool lm_head_sharded_ = false;
+  std::vector<int32_t> q_blocks_, kv_blocks_;  // sharded_rms_norm: the rank holding each block
+  std::vector<int32_t> norm_rows_;
 
   // Activations, (max_tokens, width) each.
   Tensor ids_;                      // (M) I32
@@ -113,6 +139,8 @@ class Transformer {
   Tensor expert_in_, expert_out_;   // (M, H) rows routed to one expert
   Tensor shared_gate_;              // (M, 1)
   Tensor last_norm_, logits_;       // (max_seqs, H), (max_seqs, V): the LM head's rows
+  // Tensor parallel only: gathered shards (flat; viewed per use).
+  Tensor gathered_, full_width_;
   // The step's sequences, reused every step.
   KvBatchBuilder batch_builder_;
   const KvBatch* batch_ = nullptr;  // batch_builder_'s batch during a step

@@ -20,6 +20,12 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& ba
   return m;
 }
 
+ModelConfig Model::read_config(const std::filesystem::path& dir) {
+  if (!PackedStore::is_packed(dir)) return load_model_config(dir);
+  const PackedStore store = PackedStore::open(dir, /*verify=*/false);
+  return parse_model_config(store.source_config().dump(), dir / "manifest.json");
+}
+
 const PackedStore* Model::packed() const {
   const auto* p = dynamic_cast<const PackedSource*>(source_.get());
   return p ? &p->store() : nullptr;

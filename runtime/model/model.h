@@ -24,6 +24,10 @@ class Model {
                                      const ParallelLayout* layout = nullptr, bool verify = true,
                                      ExpertBinding experts = ExpertBinding::kResident);
 
+  // The config of a Hugging Face directory or a packed store, without opening the weights (what
+  // a parallel layout is planned from before each rank loads its part).
+  static ModelConfig read_config(const std::filesystem::path& dir);
+
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const ParallelLayout& layout() const { return layout_; }

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "runtime/backend/backend.h"
 #include "runtime/engine/parallel_layout.h"
 #include "runtime/model/config.h"
+#include "runtime/model/weight_shard.h"
 #include "runtime/model/weight_source.h"
 
 namespace moe {
@@ -44,6 +46,8 @@ struct ModelWeights {
   Tensor lm_head;                    // (V, H); last stage (the embedding when tied)
   std::vector<LayerWeights> layers;  // the layout's layer range, in order
   ExpertForm expert_form = ExpertForm::kPerExpert;
+  // Tensor parallel: column shards copied out of the file, which the tensors above point into.
+  std::shared_ptr<ShardStorage> shards;
   uint64_t bytes = 0;         // bytes of every tensor bound
   uint64_t expert_bytes = 0;  // of which routed experts
 

@@ -34,7 +34,7 @@ PackedTensor find_expert_tensor(const PackedStore& store, const ModelConfig& c, 
 }  // namespace
 
 ExpertLayout ExpertLayout::from_store(const PackedStore& store, const ModelConfig& c, int64_t first_layer,
-                                      int64_t end_layer) {
+                                      int64_t end_layer, const std::function<bool(int64_t, int64_t)>& owned) {
   ExpertLayout L;
   L.file_ = store.dir() / "experts.bin";
   L.first_ = first_layer;
@@ -43,6 +43,7 @@ ExpertLayout ExpertLayout::from_store(const PackedStore& store, const ModelConfi
   L.info_.resize(static_cast<size_t>((end_layer - first_layer) * c.num_experts));
   for (const ExpertExtent& x : store.experts()) {
     if (x.layer < first_layer || x.layer >= end_layer || x.expert < 0 || x.expert >= c.num_experts) continue;
+    if (owned && !owned(x.layer, x.expert)) continue;
     const PackedTensor parts[3] = {find_expert_tensor(store, c, x.layer, x.expert, c.arch->expert_gate),
                                    find_expert_tensor(store, c, x.layer, x.expert, c.arch->expert_up),
                                    find_expert_tensor(store, c, x.layer, x.expert, c.arch->expert_down)};
@@ -68,8 +69,9 @@ ExpertLayout ExpertLayout::from_store(const PackedStore& store, const ModelConfi
   for (int64_t l = first_layer; l < end_layer; ++l) {
     if (!c.layer_is_moe[static_cast<size_t>(l)]) continue;
     for (int64_t e = 0; e < c.num_experts; ++e)
-      MOE_CHECK(L.info_[static_cast<size_t>((l - first_layer) * c.num_experts + e)].has_value(), store.dir().string(),
-                "/manifest.json: no extent for expert ", l, ".", e, " in experts.bin");
+      MOE_CHECK(
+          (owned && !owned(l, e)) || L.info_[static_cast<size_t>((l - first_layer) * c.num_experts + e)].has_value(),
+          store.dir().string(), "/manifest.json: no extent for expert ", l, ".", e, " in experts.bin");
   }
   return L;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -34,11 +35,12 @@ struct ExpertExtentInfo {
 
 class ExpertLayout {
  public:
-  // Reads the store's manifest for every MoE layer in [first, end) of `c`. Throws moe::Error
-  // naming the store and expert when one is missing from the manifest or its tensors do not lie
-  // inside its extent.
-  static ExpertLayout from_store(const PackedStore& store, const ModelConfig& c, int64_t first_layer,
-                                 int64_t end_layer);
+  // Reads the store's manifest for every MoE layer in [first, end) of `c`, keeping the experts
+  // `owned(layer, expert)` accepts (all when empty: expert parallelism leaves out the other
+  // ranks' experts, which this rank never loads or prefetches). Throws moe::Error naming the store
+  // and expert when one is missing from the manifest or its tensors do not lie inside its extent.
+  static ExpertLayout from_store(const PackedStore& store, const ModelConfig& c, int64_t first_layer, int64_t end_layer,
+                                 const std::function<bool(int64_t, int64_t)>& owned = {});
 
   const ExpertExtentInfo& at(ExpertKey k) const;
   bool contains(ExpertKey k) const;

@@ -31,7 +31,8 @@ std::unique_ptr<ExpertOffload> ExpertOffload::create(const Model& model, Backend
   const ModelConfig& c = model.config();
   auto o = std::unique_ptr<ExpertOffload>(new ExpertOffload());
   o->layout_ = std::make_unique<ExpertLayout>(
-      ExpertLayout::from_store(*store, c, model.layout().layers().begin, model.layout().layers().end));
+      ExpertLayout::from_store(*store, c, model.layout().layers().begin, model.layout().layers().end,
+                               [&model](int64_t layer, int64_t e) { return model.layout().owns_expert(layer, e); }));
   const ModelWeights& w = model.weights();
   const uint64_t slot = SlotPool::round_up(o->layout_->largest_bytes());
   if (make_slots || backend.device_memory().total > 0) {

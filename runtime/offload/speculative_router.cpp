@@ -37,8 +37,9 @@ void SpeculativeRouter::predict(int64_t layer, const Tensor& hidden, Prefetcher&
       float& best = best_[static_cast<size_t>(ids_[a])];
       best = std::max(best, weights_[a]);
     }
+    // Only the experts this rank holds (expert parallelism leaves the others' weights empty).
     for (size_t e = 0; e < best_.size(); ++e)
-      if (best_[e] >= 0)
+      if (best_[e] >= 0 && !lw.moe.experts[e].gate.empty())
         prefetcher.predict(ExpertKey{static_cast<int32_t>(lw.index), static_cast<int32_t>(e)}, best_[e]);
   }
 }

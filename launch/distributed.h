@@ -1,0 +1,62 @@
+// `moe run` / `moe chat` over several processes (docs/parallel.md): under mpirun every rank
+// loads its part of the model (ParallelLayout from --tp/--pp/--ep/--layers), the ranks check that
+// they agree (same model, same options, every load succeeded) and fail together with one message
+// when they do not; rank 0 then drives generation and prints, the others serve its forward calls.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include "parallel/communicator.h"
+#include "parallel/distributed_forward.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/parallel_setup.h"
+#include "runtime/core/error.h"
+
+namespace moe::cli {
+
+struct Engine;
+struct EngineOptions;
+
+// Raised on the ranks other than 0 when the failure has already been reported by rank 0: main
+// exits 1 without printing it again.
+class ReportedElsewhere : public Error {
+ public:
+  ReportedElsewhere() : Error("reported by rank 0") {}
+};
+
+struct Distributed {
+  std::unique_ptr<parallel::MpiSession> mpi;
+  std::unique_ptr<parallel::Communicator> control;  // MPI: commands, tokens, logits, statuses
+  std::unique_ptr<parallel::Communicator> data;     // NCCL (--comm nccl), else null: control carries everything
+  parallel::StageComms comms;
+  std::unique_ptr<parallel::DistributedForward> driver;
+  parallel::ParallelSpec spec;
+
+  parallel::Communicator& data_comm() { return data ? *data : *control; }
+  int rank() const { return control->rank(); }
+  int size() const { return control->size(); }
+  bool drives() const { return control->rank() == 0; }
+};
+
+// Whether these options (or the launch) ask for a distributed engine: --tp/--pp/--ep above 1, or
+// started by mpirun/srun with more than one process.
+bool distributed_requested(const EngineOptions& o);
+
+// Loads this rank's part of the model into a new Engine (e.dist set). Throws moe::Error with every
+// failing rank's message on rank 0 (ReportedElsewhere on the others).
+std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o);
+
+// After prepare(): the forward pass's driver (rank 0) or server (the others).
+void prepare_distributed(Engine& e);
+
+// Every rank: per-rank lines (layout, weight bytes, collectives, pipeline transfers) gathered to
+// rank 0 and printed there to `out`.
+void print_rank_stats(std::FILE* out, Engine& e);
+
+// Runs `body` on every rank; an exception on any rank after the ranks agreed stops the whole job
+// (MPI_Abort, with the rank and the message), so no rank waits forever for a dead partner.
+int run_or_abort(Engine& e, const std::function<int()>& body);
+
+}  // namespace moe::cli
