@@ -19,6 +19,7 @@
 
 #include "benchmarks/bench_model.h"
 #include "benchmarks/bench_record.h"
+#include "benchmarks/memory_bandwidth.h"
 #include "parallel/mpi_communicator.h"
 #include "parallel/parallel_setup.h"
 #include "parallel/pipelined_decode.h"
@@ -53,6 +54,7 @@ struct Options {
   bool worker = false;
   std::string mode = "single";  // single | tp | ep | pp
   int ranks = 1;
+  int threads = 1;
   int in_flight = 1;
   std::string packed;
   std::string result;
@@ -76,7 +78,7 @@ int worker(const Options& o) {
   parallel::MpiSession mpi;
   std::unique_ptr<parallel::MpiCommunicator> world = parallel::MpiCommunicator::world();
   const parallel::ParallelSpec spec = spec_of(o.mode, o.ranks);
-  CpuBackend backend(1);
+  CpuBackend backend(o.threads);
   const ParallelLayout layout = parallel::make_layout(Model::read_config(o.packed), spec, world->rank(), world->size());
   auto m = Model::load(o.packed, backend, &layout, false);
   const ModelConfig& c = m->config();
@@ -96,6 +98,12 @@ int worker(const Options& o) {
       p.push_back(static_cast<int32_t>(rng() % static_cast<uint64_t>(c.vocab_size)));
   std::vector<double> tps, comm_s, comm_bytes, comm_calls;
   std::vector<int32_t> first_tokens;
+  // The prompts alone (one new token): the collectives a prefill makes, taken off each rep's.
+  const parallel::CommCounters p0 = comms.collectives->counters();
+  parallel::pipelined_decode(t, m->layout(), *world, *world, backend, c.vocab_size, prompts, 1, ptrs);
+  const parallel::CommCounters p1 = comms.collectives->counters();
+  const double pre_s = p1.seconds - p0.seconds, pre_bytes = static_cast<double>(p1.bytes - p0.bytes),
+               pre_calls = static_cast<double>(p1.calls - p0.calls);
   for (int r = -1; r < o.reps; ++r) {  // r = -1: warm-up
     const parallel::CommCounters c0 = comms.collectives->counters();
     const parallel::PipelinedDecodeResult res = parallel::pipelined_decode(
@@ -105,18 +113,15 @@ int worker(const Options& o) {
       first_tokens = res.tokens[0];
       continue;
     }
-    // The collectives run during prefill too: attribute them by their share of rows.
     const double tokens = static_cast<double>(res.decode_tokens);
-    const double rows = tokens + static_cast<double>(o.in_flight * o.prompt_tokens);
-    const double share = tokens / rows;
     tps.push_back(tokens / res.decode_seconds);
     // Communication per token: collectives (TP, EP) and the stage-to-stage sends (PP; the
     // receive side's time is mostly waiting for the other stage, reported separately).
-    comm_s.push_back(((c1.seconds - c0.seconds) * share + res.counters.send_seconds) / tokens);
+    comm_s.push_back((c1.seconds - c0.seconds - pre_s + res.counters.send_seconds) / tokens);
     comm_bytes.push_back(
-        (static_cast<double>(c1.bytes - c0.bytes) * share + static_cast<double>(res.counters.bytes_sent)) / tokens);
-    comm_calls.push_back((static_cast<double>(c1.calls - c0.calls) * share + static_cast<double>(res.counters.sends)) /
-                         tokens);
+        (static_cast<double>(c1.bytes - c0.bytes) - pre_bytes + static_cast<double>(res.counters.bytes_sent)) / tokens);
+    comm_calls.push_back(
+        (static_cast<double>(c1.calls - c0.calls) - pre_calls + static_cast<double>(res.counters.sends)) / tokens);
   }
   // Rank 0 reports; the communication figures are rank 0's (every rank of a TP/EP stage does the
   // same collectives; for PP, rank 0 is the stage that sends the hidden states).
@@ -124,7 +129,7 @@ int worker(const Options& o) {
     const ModelWeights& w = m->weights();
     json j = {{"mode", o.mode},
               {"ranks", o.ranks},
-              {"threads_per_rank", 1},
+              {"threads_per_rank", o.threads},
               {"in_flight", o.in_flight},
               {"tokens_per_second", median(tps)},
               {"tokens_per_second_reps", tps},
@@ -166,10 +171,17 @@ int driver(const Options& o, const char* self) {
 
   struct Config {
     std::string mode;
-    int ranks, in_flight;
+    int ranks, in_flight, threads;
   };
-  const std::vector<Config> configs = {{"single", 1, 1}, {"single", 1, 2}, {"single", 1, 4}, {"tp", 2, 1},
-                                       {"ep", 2, 1},     {"pp", 2, 1},     {"pp", 2, 2},     {"pp", 2, 4}};
+  // The baselines are 1 rank x 1 thread; "single x 2 threads" shows what the second core adds to
+  // one process (the machine's own ceiling for 2 ranks when decode is memory-bound).
+  const std::vector<Config> configs = {{"single", 1, 1, 1}, {"single", 1, 2, 1}, {"single", 1, 4, 1},
+                                       {"single", 1, 1, 2}, {"tp", 2, 1, 1},     {"ep", 2, 1, 1},
+                                       {"pp", 2, 1, 1},     {"pp", 2, 2, 1},     {"pp", 2, 4, 1}};
+  // Read bandwidth with 1 and 2 threads: decode reads every active weight once per token, so their
+  // ratio bounds what 2 ranks of 1 thread can gain over 1 on this machine.
+  const double bw1 = measure_memory_bandwidth(size_t{512} << 20, 1, 5).best_read_gbs();
+  const double bw2 = measure_memory_bandwidth(size_t{512} << 20, 2, 5).best_read_gbs();
   json runs = json::array();
   std::map<int, double> single_tps;  // by in-flight count
   std::printf("moe_bench_parallel   commit %s%s   %s\n", git.commit.c_str(), git.dirty ? " (dirty)" : "",
@@ -178,11 +190,13 @@ int driver(const Options& o, const char* self) {
               machine.load_average.c_str());
   std::printf("model     %s, %s (%.1f MB), %.1f MB read per token\n", c.summary().c_str(), o.quant.c_str(),
               static_cast<double>(weight_bytes) / 1e6, static_cast<double>(per_token) / 1e6);
+  std::printf("bandwidth read %.1f GB/s with 1 thread, %.1f GB/s with 2 (%.2fx)\n", bw1, bw2, bw2 / bw1);
   std::printf(
-      "workload  greedy decode, %lld-token prompts, %lld steps per sequence, 1 thread per rank, median of %d\n\n",
+      "workload  greedy decode, %lld-token prompts, %lld steps per sequence, 1 thread per rank (pp: layers balanced by "
+      "decode bytes), median of %d\n\n",
       static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.decode_steps), o.reps);
-  std::printf("%-7s %5s %9s %10s %8s %10s %12s %12s %10s\n", "mode", "ranks", "in flight", "tok/s", "speedup",
-              "efficiency", "comm ms/tok", "comm KB/tok", "calls/tok");
+  std::printf("%-7s %5s %7s %9s %10s %8s %10s %12s %12s %10s\n", "mode", "ranks", "threads", "in flight", "tok/s",
+              "speedup", "efficiency", "comm ms/tok", "comm KB/tok", "calls/tok");
   std::vector<int32_t> reference;
   for (const Config& k : configs) {
     const fs::path result = fs::temp_directory_path() / ("moe-bench-parallel-" + std::to_string(::getpid()) + ".json");
@@ -196,19 +210,23 @@ int driver(const Options& o, const char* self) {
     std::ifstream(result) >> j;
     fs::remove(result);
     const double tps = j["tokens_per_second"].get<double>();
-    if (k.mode == "single") single_tps[k.in_flight] = tps;
+    if (k.mode == "single" && k.threads == 1) single_tps[k.in_flight] = tps;
     // Speedup against one rank decoding the same number of sequences.
     const double base = single_tps.count(k.in_flight) ? single_tps[k.in_flight] : single_tps[1];
     j["speedup"] = tps / base;
-    j["efficiency"] = tps / base / k.ranks;
+    j["efficiency"] = tps / base / std::max(k.ranks, k.threads);
     // Every configuration must produce the same greedy tokens as the single process.
     const auto tokens = j["first_sequence_tokens"].get<std::vector<int32_t>>();
     if (reference.empty()) reference = tokens;
+    size_t same = 0;
+    while (same < tokens.size() && same < reference.size() && tokens[same] == reference[same]) ++same;
     j["same_tokens_as_single"] = tokens == reference;
-    std::printf("%-7s %5d %9d %10.2f %8.2f %9.0f%% %12.3f %12.1f %10.1f%s\n", k.mode.c_str(), k.ranks, k.in_flight, tps,
-                j["speedup"].get<double>(), 100 * j["efficiency"].get<double>(),
+    j["tokens_equal_to_single_before_first_difference"] = same;
+    std::printf("%-7s %5d %7d %9d %10.2f %8.2f %9.0f%% %12.3f %12.1f %10.1f%s\n", k.mode.c_str(), k.ranks, k.threads,
+                k.in_flight, tps, j["speedup"].get<double>(), 100 * j["efficiency"].get<double>(),
                 1e3 * j["comm_seconds_per_token"].get<double>(), j["comm_bytes_per_token"].get<double>() / 1e3,
-                j["comm_calls_per_token"].get<double>(), tokens == reference ? "" : "   TOKENS DIFFER");
+                j["comm_calls_per_token"].get<double>(),
+                tokens == reference ? "" : str_cat("   tokens differ from token ", same, " on").c_str());
     runs.push_back(j);
   }
   const json record = {
@@ -218,6 +236,7 @@ int driver(const Options& o, const char* self) {
       {"date", utc_now_iso8601()},
       {"machine", to_json(machine)},
       {"transport", "Open MPI, one host (shared memory), " + o.mpirun},
+      {"read_bandwidth_gbs", {{"threads_1", bw1}, {"threads_2", bw2}, {"ceiling_speedup_2_ranks", bw2 / bw1}}},
       {"model",
        {{"name", "mixtral-moderate"},
         {"quant", o.quant},
@@ -262,6 +281,7 @@ int main(int argc, char** argv) {
   app.add_option("--mode", o.mode);
   app.add_option("--ranks", o.ranks);
   app.add_option("--in-flight", o.in_flight);
+  app.add_option("--threads", o.threads);
   app.add_option("--packed", o.packed);
   app.add_option("--result", o.result);
   CLI11_PARSE(app, argc, argv);

@@ -46,7 +46,8 @@ void add_parallel_options(CLI::App& cmd, EngineOptions& o) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd.add_option("--layers", o.parallel.layers,
-                 "Pipeline layer ranges, e.g. 0:12,12:32 (default: balanced by parameter count)")
+                 "Pipeline layer ranges, e.g. 0:12,12:32; or params (the default: balanced by parameter\n"
+                 "count, i.e. memory) or decode (balanced by what one decoded token reads, i.e. time)")
       ->group(group);
   cmd.add_option("--comm", o.comm, "Data-plane communicator: mpi, nccl, or auto (nccl on a GPU)")
       ->group(group)

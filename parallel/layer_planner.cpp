@@ -8,22 +8,24 @@
 
 namespace moe::parallel {
 
-LayerParams layer_params(const ModelConfig& c) {
+LayerParams layer_params(const ModelConfig& c, bool per_token) {
   const int64_t h = c.hidden_size;
   const int64_t attn = h * c.q_width() * 2 + h * c.kv_width() * 2 + 2 * h;
   LayerParams p;
   for (int64_t i = 0; i < c.num_layers; ++i) {
     int64_t n = attn;
     if (c.layer_is_moe[static_cast<size_t>(i)]) {
-      n += c.num_experts * h + c.num_experts * 3 * h * c.expert_intermediate;
+      const int64_t experts = per_token ? c.experts_per_token : c.num_experts;
+      n += c.num_experts * h + experts * 3 * h * c.expert_intermediate;
       if (c.shared_intermediate > 0) n += 3 * h * c.shared_intermediate + h;
     } else {
       n += 3 * h * c.dense_intermediate;
     }
     p.layers.push_back(n);
   }
-  p.first_extra = c.vocab_size * h;
-  p.last_extra = h + (c.tie_word_embeddings ? 0 : c.vocab_size * h);
+  p.first_extra = per_token ? h : c.vocab_size * h;
+  // The LM head is read by every token, tied or not.
+  p.last_extra = h + (c.tie_word_embeddings && !per_token ? 0 : c.vocab_size * h);
   return p;
 }
 

@@ -20,7 +20,9 @@ struct LayerParams {
   int64_t first_extra = 0;
   int64_t last_extra = 0;
 };
-LayerParams layer_params(const ModelConfig& c);
+// `per_token`: count what one decoded token reads instead (top-k routed experts, one embedding
+// row), to balance the stages' decode time rather than their memory.
+LayerParams layer_params(const ModelConfig& c, bool per_token = false);
 
 // "0:12,12:32": `stages` contiguous ranges covering [0, num_layers) in order. Throws moe::Error
 // saying what is wrong (count, gap, overlap, empty range, past the end).

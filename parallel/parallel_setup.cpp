@@ -12,8 +12,9 @@ std::string ParallelSpec::describe() const {
 
 std::vector<LayerRange> stage_ranges(const ModelConfig& c, const ParallelSpec& s) {
   MOE_CHECK(s.pp <= c.num_layers, "--pp ", s.pp, ": the model has only ", c.num_layers, " layers");
-  if (!s.layers.empty()) return parse_layer_ranges(s.layers, c.num_layers, s.pp);
-  return balance_layers(layer_params(c), s.pp);
+  if (s.layers.empty() || s.layers == "params") return balance_layers(layer_params(c), s.pp);
+  if (s.layers == "decode") return balance_layers(layer_params(c, /*per_token=*/true), s.pp);
+  return parse_layer_ranges(s.layers, c.num_layers, s.pp);
 }
 
 ParallelLayout make_layout(const ModelConfig& c, const ParallelSpec& s, int rank, int world_size) {

@@ -16,7 +16,9 @@ namespace moe::parallel {
 
 struct ParallelSpec {
   int tp = 1, pp = 1, ep = 1;
-  std::string layers;     // "0:12,12:32"; empty: balanced by parameters
+  // "0:12,12:32"; "params" or empty: balanced by parameters (memory); "decode": by the bytes one
+  // decoded token reads (time: top-k experts, the LM head)
+  std::string layers;
   std::string placement;  // a `moe profile` JSON: experts placed by measured use; empty: e % ep
   int world_size() const { return tp * pp * ep; }
   bool is_single() const { return world_size() == 1; }
