@@ -206,10 +206,11 @@ std::vector<MlpWeights> bind_experts(Binder& b, const ModelConfig& c, const Para
   for (int64_t e = 0; e < n; ++e) {
     if (!L.owns_expert(layer, e)) continue;
     const std::string p = str_cat(block, "experts.", e, ".");
-    experts[static_cast<size_t>(e)] =
-        bind_expert_views(b, L, b.lookup(str_cat(p, a.expert_gate, ".weight"), {width, h}, why),
-                          b.lookup(str_cat(p, a.expert_up, ".weight"), {width, h}, why),
-                          b.lookup(str_cat(p, a.expert_down, ".weight"), {h, width}, why), width);
+    // Looked up in order, so the first bad tensor is the one named.
+    const TensorView gate = b.lookup(str_cat(p, a.expert_gate, ".weight"), {width, h}, why);
+    const TensorView up = b.lookup(str_cat(p, a.expert_up, ".weight"), {width, h}, why);
+    const TensorView down = b.lookup(str_cat(p, a.expert_down, ".weight"), {h, width}, why);
+    experts[static_cast<size_t>(e)] = bind_expert_views(b, L, gate, up, down, width);
   }
   return experts;
 }

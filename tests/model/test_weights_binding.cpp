@@ -284,12 +284,37 @@ TEST(BindErrors, NoSafetensors) {
   EXPECT_ERROR_CONTAINS(Model::load(dir.path(), backend), {dir.path().string()});
 }
 
-TEST(BindErrors, TensorParallelNotImplemented) {
+// Tensor parallel: each rank binds its shard (heads, expert widths, vocabulary rows) and reads
+// only those bytes of the sharded tensors; a size that does not divide is refused by name.
+TEST(BindTensorParallel, EachRankBindsItsShard) {
   test::TempDir dir;
   write_synthetic_model(tiny_model_spec("mixtral"), dir.path());
   CpuBackend backend(1);
-  const ParallelLayout tp2(2, 0, 1, 0, LayerRange{0, 2}, 2);
-  EXPECT_ERROR_CONTAINS(Model::load(dir.path(), backend, &tp2), {"tensor-parallel", "2"});
+  const std::unique_ptr<Model> whole = Model::load(dir.path(), backend);
+  const ModelWeights& w = whole->weights();
+  for (int rank = 0; rank < 2; ++rank) {
+    const ParallelLayout tp2(2, rank, 1, 0, LayerRange{0, 2}, 2);
+    const std::unique_ptr<Model> part = Model::load(dir.path(), backend, &tp2);
+    const ModelWeights& p = part->weights();
+    const LayerWeights& L = p.layers[0];
+    EXPECT_EQ(L.attn.q.dim(0), w.layers[0].attn.q.dim(0) / 2);
+    EXPECT_EQ(L.attn.k.dim(0), w.layers[0].attn.k.dim(0) / 2);
+    EXPECT_EQ(L.attn.o.dim(1), w.layers[0].attn.o.dim(1) / 2);
+    EXPECT_EQ(L.moe.experts[3].gate.dim(0), w.layers[0].moe.experts[3].gate.dim(0) / 2);
+    EXPECT_EQ(L.moe.experts[3].down.dim(1), w.layers[0].moe.experts[3].down.dim(1) / 2);
+    EXPECT_EQ(p.lm_head.dim(0), w.lm_head.dim(0) / 2);
+    EXPECT_EQ(L.moe.router.dim(0), w.layers[0].moe.router.dim(0));  // replicated
+    // Everything but the embedding, the router and the norms is halved.
+    const uint64_t replicated = w.embed.nbytes() + w.final_norm.nbytes() +
+                                2 * (w.layers[0].moe.router.nbytes() + 2 * w.layers[0].attn_norm.nbytes());
+    EXPECT_EQ(p.bytes, replicated + (w.bytes - replicated) / 2) << "rank " << rank;
+    // Rank 1's q rows are the second half of the file's.
+    EXPECT_EQ(std::memcmp(L.attn.q.row(0).data, w.layers[0].attn.q.row(rank * L.attn.q.dim(0)).data,
+                          static_cast<size_t>(L.attn.q.row(0).nbytes())),
+              0);
+  }
+  const ParallelLayout tp3(3, 0, 1, 0, LayerRange{0, 2}, 2);
+  EXPECT_ERROR_CONTAINS(Model::load(dir.path(), backend, &tp3), {"tensor parallel size 3", "num_attention_heads"});
 }
 
 // ---------------------------------------------------------------- fused experts

@@ -8,23 +8,27 @@ moe="$1"
 work="$2"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$work"
+export MOE_ERR_DIR="$work"
 "$moe" make-tiny --arch mixtral --out "$work/tiny" --seed 5 >/dev/null || exit 1
 gen=(run --model "$work/tiny" --tokens 1,15,27,300,42 -n 12 --print-ids --ignore-eos -t 1)
 want=$("$moe" "${gen[@]}" 2>/dev/null)
 failures=0
 for flags in "--tp 2" "--pp 2" "--ep 2"; do
   # shellcheck disable=SC2086 # flags is two words on purpose
-  NETNS_MIN_BYTES=${NETNS_MIN_BYTES:-1000} bash "$here/netns/run_across_hosts.sh" 2 -- "$moe" "${gen[@]}" $flags \
+  # Each rank's stderr (the stats block) into its own file, so stdout holds the tokens alone.
+  rm -f "$work"/err-*.txt
+  NETNS_MIN_BYTES=${NETNS_MIN_BYTES:-1000} bash "$here/netns/run_across_hosts.sh" 2 -x MOE_ERR_DIR -- \
+    sh -c 'exec "$0" "$@" 2>"$MOE_ERR_DIR/err-$OMPI_COMM_WORLD_RANK.txt"' "$moe" "${gen[@]}" $flags \
     >"$work/out.txt" 2>&1
   rc=$?
   [ "$rc" -eq 77 ] && { cat "$work/out.txt"; exit 77; }
   if [ "$rc" -eq 0 ] && grep -qxF -- "$want" "$work/out.txt"; then
     echo "across hosts $flags: same tokens: $want"
     grep -E "^netns: .*(bytes|eth0)" "$work/out.txt" | sed 's/^/  /'
-    grep -E "rank [01] on " "$work/out.txt" | sed 's/^ */  /'
+    grep -hE "rank [01] on " "$work"/err-0.txt | sed 's/^ */  /'
   else
     echo "FAILED: across hosts $flags (exit $rc): want '$want'"
-    tail -20 "$work/out.txt"
+    tail -20 "$work/out.txt" "$work"/err-*.txt
     failures=$((failures + 1))
   fi
 done
