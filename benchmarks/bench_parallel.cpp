@@ -201,9 +201,10 @@ int driver(const Options& o, const char* self) {
   for (const Config& k : configs) {
     const fs::path result = fs::temp_directory_path() / ("moe-bench-parallel-" + std::to_string(::getpid()) + ".json");
     const std::string cmd =
-        str_cat("OMP_NUM_THREADS=1 ", o.mpirun, " -np ", k.ranks, " ", self, " --worker --mode ", k.mode, " --ranks ",
-                k.ranks, " --in-flight ", k.in_flight, " --packed '", packed.string(), "' --result '", result.string(),
-                "' --prompt-tokens ", o.prompt_tokens, " --decode-steps ", o.decode_steps, " --reps ", o.reps);
+        str_cat("OMP_NUM_THREADS=", k.threads, " ", o.mpirun, k.threads > 1 ? " --bind-to none" : "", " -np ", k.ranks,
+                " ", self, " --worker --mode ", k.mode, " --ranks ", k.ranks, " --threads ", k.threads, " --in-flight ",
+                k.in_flight, " --packed '", packed.string(), "' --result '", result.string(), "' --prompt-tokens ",
+                o.prompt_tokens, " --decode-steps ", o.decode_steps, " --reps ", o.reps);
     const int rc = std::system(cmd.c_str());
     MOE_CHECK(rc == 0, "benchmark run failed (exit ", rc, "): ", cmd);
     json j;
