@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "parallel/scaling_model.h"
@@ -130,7 +131,8 @@ int run(const std::string& measured_path, const std::string& out_path, const std
                                {"ep_tokens_per_second", ep},
                                {"ep_efficiency", ep / one / n}});
         if (model_name == "Mixtral-8x7B q4")
-          dat << '"' << l.name << "\" " << n << " " << tp / one / n << " " << pp / one / n << "\n";
+          dat << '"' << l.name << "\" " << n << " " << tp / one / n << " "
+              << (pp > 0 ? std::to_string(pp / one / n) : std::string("NaN")) << "\n";  // NaN: more stages than layers
       }
       if (model_name == "Mixtral-8x7B q4") dat << "\n\n";
       std::printf("\n");

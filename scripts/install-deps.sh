@@ -19,6 +19,7 @@ packages=(
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin                                            # MPI communicator, mpirun
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc # coordinator service
+  gnuplot-nox          # moe_bench_project draws its PNG plot (benchmarks only)
 )
 
 missing=()
