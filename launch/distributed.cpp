@@ -65,6 +65,16 @@ void agree(parallel::Communicator& world, const Status& mine) {
   fail("the ", world.size(), " ranks could not start together:", problems);
 }
 
+// With offloading, this rank's expert cache and prefetcher (its own layers and experts).
+std::string offload_line(const Engine& e) {
+  if (!e.offload) return "";
+  const PrefetchCounts& c = e.offload->prefetch_totals();
+  const OffloadStepStats t = e.offload->stats().running_total();
+  const double hits = t.used ? static_cast<double>(t.hits) / static_cast<double>(t.used) : 0;
+  return str_cat("; experts: hit rate ", 100 * hits, "%, prefetch recall ", 100 * c.recall(), "%, precision ",
+                 100 * c.precision(), "%");
+}
+
 }  // namespace
 
 bool distributed_requested(const EngineOptions& o) {
@@ -145,7 +155,7 @@ void prepare_distributed(Engine& e) {
 void print_rank_stats(std::FILE* out, Engine& e) {
   Distributed& d = *e.dist;
   struct Line {
-    char text[240] = {};
+    char text[400] = {};
   };
   const ModelWeights& w = e.model->weights();
   const parallel::CommCounters& c = d.comms.collectives->counters();
@@ -156,7 +166,8 @@ void print_rank_stats(std::FILE* out, Engine& e) {
               static_cast<double>(w.bytes) / 1e6, " MB; collectives ", c.calls, " calls, ",
               static_cast<double>(c.bytes) / 1e6, " MB, ", c.seconds, " s; pipeline sent ",
               static_cast<double>(p.bytes_sent) / 1e6, " MB in ", p.send_seconds, " s, received ",
-              static_cast<double>(p.bytes_received) / 1e6, " MB in ", p.recv_seconds, " s (waiting included)"));
+              static_cast<double>(p.bytes_received) / 1e6, " MB in ", p.recv_seconds, " s (waiting included)",
+              offload_line(e)));
   std::vector<Line> all(static_cast<size_t>(d.size()));
   d.control->all_gather(&mine, sizeof mine, all.data());
   if (!d.drives()) return;

@@ -48,6 +48,9 @@ for m in "$work/tiny" "$work/tiny-q4"; do
 done
 same_tokens "$work/tiny-q4" 2 --pp 2 --host-mem 64M
 same_tokens "$work/tiny-q4" 2 --ep 2 --host-mem 64M
+# Each rank reports its own expert cache and prefetcher.
+grep -q "rank 1 on .*experts: hit rate .*prefetch recall .*precision" "$work/err.txt" && echo "per-rank prefetch: ok" ||
+  fail "no per-rank prefetch recall line"
 
 # Text in and out: the same text as one process.
 want=$("$moe" run --model "$work/tiny" --prompt "Once upon a time" -n 10 --ignore-eos -t 1 2>/dev/null)
