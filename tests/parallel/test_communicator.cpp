@@ -277,8 +277,12 @@ TEST_P(ThreadWorld, AbortWakesPendingAndFailsLaterCalls) {
         };
         if (me == 0) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          aborted = true;
-          comm.abort(3, "testing abort");
+          try {
+            comm.abort(3, "testing abort");
+          } catch (...) {
+            aborted = true;  // only once the world is marked failed: the others' next calls must fail
+            throw;
+          }
         }
         if (me % 2 == 1) {
           // Pending: a recv that rank 0 never sends.

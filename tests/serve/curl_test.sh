@@ -23,7 +23,13 @@ out=$(curl -sfN "$base/v1/chat/completions" -H 'Content-Type: application/json' 
   -d '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": true}')
 grep -q '"object":"chat.completion.chunk"' <<<"$out" && [[ $(tail -n 1 <<<"$out") == "data: [DONE]" ]] \
   || { echo "chat stream: $out"; exit 1; }
-curl -sf "$base/metrics" | grep -q '^moe_generation_tokens_total [1-9]' || { echo "metrics"; exit 1; }
+# The counters are updated when the job ends, which may be just after the last chunk was sent.
+metrics_ok=""
+for _ in $(seq 1 40); do
+  curl -sf "$base/metrics" | grep -q '^moe_generation_tokens_total [1-9]' && { metrics_ok=1; break; }
+  sleep 0.05
+done
+[[ -n $metrics_ok ]] || { echo "metrics: $(curl -sf "$base/metrics" | grep generation_tokens)"; exit 1; }
 kill -TERM $pid
 wait $pid
 echo "curl tests: ok"
