@@ -39,9 +39,8 @@ std::string host_name() {
   return buf;
 }
 
-std::string fingerprint(const Engine& e, const parallel::ParallelSpec& spec) {
+std::string fingerprint(const Engine& e, const parallel::ParallelSpec& s) {
   const ModelConfig& c = e.config();
-  const parallel::ParallelSpec& s = spec;
   return str_cat(c.summary(), "; weights ", e.model->packed() ? e.model->packed()->recipe() : std::string("as stored"),
                  "; ", s.describe(), ", layers ", parallel::format_layer_ranges(parallel::stage_ranges(c, s)),
                  "; device ", e.options.device, "; prefill chunk ", e.prefill_chunk, "; offload ",
@@ -61,8 +60,14 @@ void agree(parallel::Communicator& world, const Status& mine) {
         problems += str_cat("\n  rank ", r, " on ", all[r].host, " has ", all[r].text, "\n  rank 0 on ", all[0].host,
                             " has ", all[0].text);
   if (problems.empty()) return;
-  if (world.rank() != 0) throw ReportedElsewhere();
-  fail("the ", world.size(), " ranks could not start together:", problems);
+  // Rank 0 prints the one message before anyone exits: mpirun stops the job at the first rank
+  // that exits with an error, which could cut rank 0 off before it printed.
+  if (world.rank() == 0) {
+    std::fprintf(stderr, "moe: error: the %d ranks could not start together:%s\n", world.size(), problems.c_str());
+    std::fflush(stderr);
+  }
+  world.barrier();
+  throw AlreadyReported();
 }
 
 // With offloading, this rank's expert cache and prefetcher (its own layers and experts).
@@ -179,7 +184,7 @@ void print_rank_stats(std::FILE* out, Engine& e) {
 int run_or_abort(Engine& e, const std::function<int()>& body) {
   try {
     return body();
-  } catch (const ReportedElsewhere&) {
+  } catch (const AlreadyReported&) {
     throw;
   } catch (const std::exception& x) {
     e.dist->control->abort(1, str_cat("moe: error on rank ", e.dist->rank(), ": ", x.what()));

@@ -19,11 +19,11 @@ namespace moe::cli {
 struct Engine;
 struct EngineOptions;
 
-// Raised on the ranks other than 0 when the failure has already been reported by rank 0: main
-// exits 1 without printing it again.
-class ReportedElsewhere : public Error {
+// Raised on every rank once rank 0 has printed the failure for all of them: main exits 1 without
+// printing it again.
+class AlreadyReported : public Error {
  public:
-  ReportedElsewhere() : Error("reported by rank 0") {}
+  AlreadyReported() : Error("already reported by rank 0") {}
 };
 
 struct Distributed {
@@ -44,8 +44,9 @@ struct Distributed {
 // started by mpirun/srun with more than one process.
 bool distributed_requested(const EngineOptions& o);
 
-// Loads this rank's part of the model into a new Engine (e.dist set). Throws moe::Error with every
-// failing rank's message on rank 0 (ReportedElsewhere on the others).
+// Loads this rank's part of the model into a new Engine (e.dist set). When any rank fails to load
+// or the ranks disagree, rank 0 prints every such rank's message and every rank throws
+// AlreadyReported.
 std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o);
 
 // After prepare(): the forward pass's driver (rank 0) or server (the others).

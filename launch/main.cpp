@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
   try {
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return action();
-  } catch (const moe::cli::ReportedElsewhere&) {
-    return 1;  // another rank of this mpirun job printed the error
+  } catch (const moe::cli::AlreadyReported&) {
+    return 1;  // rank 0 of this mpirun job printed the error
   } catch (const moe::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "moe: error: %s\n", e.what());

@@ -35,17 +35,13 @@ class Timer {
 CommCollectives::CommCollectives(Communicator& tensor_group, Communicator& stage_group, Backend& backend)
     : tensor_(tensor_group), stage_(stage_group), backend_(backend) {}
 
-bool CommCollectives::direct(const Tensor& t, const Communicator& c) const {
-  return lives_with(t, c);
-}
-
 void CommCollectives::all_reduce_sum(Tensor& x, CommGroup g) {
   check_f32(x, "all_reduce_sum");
   Communicator& c = comm(g);
   if (c.size() == 1) return;
   const auto n = static_cast<size_t>(x.numel());
   Timer timer(counters_, n * sizeof(float));
-  if (direct(x, c)) {
+  if (lives_with(x, c)) {
     backend_.synchronize();
     c.all_reduce_sum(x.as<float>(), n);
     return;
@@ -63,7 +59,7 @@ void CommCollectives::all_gather(const Tensor& x, Tensor& out, CommGroup g) {
   MOE_CHECK(static_cast<size_t>(out.numel()) >= n * static_cast<size_t>(c.size()), "all_gather: output of ",
             out.numel(), " floats for ", c.size(), " ranks x ", n);
   Timer timer(counters_, n * sizeof(float));
-  if (direct(x, c) && direct(out, c)) {
+  if (lives_with(x, c) && lives_with(out, c)) {
     backend_.synchronize();
     c.all_gather(x.data, n * sizeof(float), out.data);
     return;

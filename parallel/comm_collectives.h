@@ -33,7 +33,6 @@ class CommCollectives final : public StageCollectives {
 
  private:
   Communicator& comm(CommGroup g) const { return g == CommGroup::kTensor ? tensor_ : stage_; }
-  bool direct(const Tensor& t, const Communicator& c) const;
 
   Communicator& tensor_;
   Communicator& stage_;

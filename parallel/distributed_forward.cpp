@@ -2,14 +2,13 @@
 
 #include <chrono>
 
-#include "parallel/comm_collectives.h"
 #include "runtime/core/error.h"
 
 namespace moe::parallel {
 namespace {
 
 constexpr int64_t kStop = 0, kForward = 1;
-constexpr int kTagHidden = 11, kTagLogits = 12;
+constexpr int kTagLogits = 12;
 
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -19,13 +18,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 DistributedForward::DistributedForward(Transformer& transformer, const ParallelLayout& layout, Communicator& control,
                                        Communicator& data, Backend& backend, int64_t vocab_size)
-    : t_(transformer),
-      layout_(layout),
-      world_(control),
-      data_(data),
-      backend_(backend),
-      vocab_(vocab_size),
-      stage_size_(layout.tp_size() * layout.ep_size()) {
+    : layout_(layout), world_(control), vocab_(vocab_size), pass_(transformer, layout, data, backend, vocab_size) {
   for (const Communicator* c : {&control, &data})
     MOE_CHECK(c->size() == layout.world_size() && c->rank() == layout.rank(), "distributed forward: ", c->name(),
               " rank ", c->rank(), " of ", c->size(), " does not match the layout (", layout.describe(), ")");
@@ -70,55 +63,20 @@ void DistributedForward::run(const Header& h, std::span<const int32_t> tokens, K
   MOE_CHECK(h.pos0 <= cache.length(), "distributed forward: rank ", world_.rank(), " has ", cache.length(),
             " cached positions; the command starts at ", h.pos0);
   cache.truncate(h.pos0);
-  const int rank = world_.rank();
-  const bool first = layout_.is_first_stage(), last = layout_.is_last_stage();
-  const int64_t n = h.tokens, chunk = t_.max_step_tokens();
-  const auto vocab = static_cast<size_t>(vocab_);
-  if (last) logits.resize(h.all_logits ? static_cast<size_t>(n) * vocab : vocab);
-  std::vector<int32_t> rows;
-  for (int64_t begin = 0; begin < n; begin += chunk) {
-    const int64_t k = std::min(chunk, n - begin);
-    if (first) {
-      t_.embed(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(k)));
-    } else {
-      const auto t0 = std::chrono::steady_clock::now();
-      recv_rows(data_, backend_, t_.hidden(), k, rank - stage_size_, kTagHidden, staging_);
-      counters_.recv_seconds += since(t0);
-      ++counters_.recvs;
-      counters_.bytes_received += static_cast<uint64_t>(k * t_.hidden().dim(1)) * sizeof(float);
-    }
-    t_.run_layers(k, cache);
-    if (!last) {
-      const auto t0 = std::chrono::steady_clock::now();
-      send_rows(data_, backend_, t_.hidden(), k, rank + stage_size_, kTagHidden, staging_);
-      counters_.send_seconds += since(t0);
-      ++counters_.sends;
-      counters_.bytes_sent += static_cast<uint64_t>(k * t_.hidden().dim(1)) * sizeof(float);
-    } else if (h.all_logits) {
-      rows.clear();
-      for (int64_t r = 0; r < k; ++r) rows.push_back(static_cast<int32_t>(r));
-      t_.logits_of_rows(rows, logits.data() + static_cast<size_t>(begin) * vocab);
-    } else if (begin + k == n) {
-      t_.logits_of_row(k - 1, logits.data());
-    }
-  }
+  pass_.run(tokens, h.tokens, cache, h.all_logits != 0, logits);
   // The last stage's first rank hands the logits to rank 0 (the other ranks of that stage hold
   // the same logits after the LM head's gather).
-  const int last_rank0 = (layout_.pp_size() - 1) * stage_size_;
+  const int last_rank0 = (layout_.pp_size() - 1) * layout_.stage_size();
   if (last_rank0 == 0) return;
-  const size_t bytes = (h.all_logits ? static_cast<size_t>(n) : 1) * vocab * sizeof(float);
+  const size_t bytes = static_cast<size_t>(h.all_logits ? h.tokens : 1) * static_cast<size_t>(vocab_) * sizeof(float);
   const auto t0 = std::chrono::steady_clock::now();
-  if (rank == last_rank0) {
+  if (world_.rank() == last_rank0) {
     world_.send(logits.data(), bytes, 0, kTagLogits);
-    counters_.send_seconds += since(t0);
-    ++counters_.sends;
-    counters_.bytes_sent += bytes;
-  } else if (rank == 0) {
+    pass_.count_send(bytes, since(t0));
+  } else if (world_.rank() == 0) {
     logits.resize(bytes / sizeof(float));
     world_.recv(logits.data(), bytes, last_rank0, kTagLogits);
-    counters_.recv_seconds += since(t0);
-    ++counters_.recvs;
-    counters_.bytes_received += bytes;
+    pass_.count_recv(bytes, since(t0));
   }
 }
 

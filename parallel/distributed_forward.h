@@ -12,18 +12,12 @@
 #include <vector>
 
 #include "parallel/communicator.h"
+#include "parallel/stage_pass.h"
 #include "runtime/backend/backend.h"
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/transformer.h"
 
 namespace moe::parallel {
-
-// Time and bytes of the stage-to-stage transfers (hidden states, logits) of this rank.
-struct PipelineCounters {
-  uint64_t sends = 0, recvs = 0;
-  uint64_t bytes_sent = 0, bytes_received = 0;
-  double send_seconds = 0, recv_seconds = 0;  // recv time includes waiting for the previous stage
-};
 
 class DistributedForward final : public ForwardDelegate {
  public:
@@ -41,7 +35,7 @@ class DistributedForward final : public ForwardDelegate {
   // Rank 0: ends the other ranks' serve().
   void finish();
 
-  const PipelineCounters& counters() const { return counters_; }
+  const PipelineCounters& counters() const { return pass_.counters; }
 
  private:
   struct Header {
@@ -52,16 +46,12 @@ class DistributedForward final : public ForwardDelegate {
   };
   void run(const Header& h, std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits);
 
-  Transformer& t_;
   const ParallelLayout& layout_;
   Communicator& world_;  // control
-  Communicator& data_;
-  Backend& backend_;
   int64_t vocab_;
-  int stage_size_;
+  StagePass pass_;
   std::vector<int32_t> tokens_;
-  std::vector<float> staging_, logits_;
-  PipelineCounters counters_;
+  std::vector<float> logits_;
   bool finished_ = false;
 };
 

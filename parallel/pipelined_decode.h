@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "parallel/communicator.h"
-#include "parallel/distributed_forward.h"
+#include "parallel/stage_pass.h"
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/transformer.h"
 

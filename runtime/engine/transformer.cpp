@@ -59,12 +59,10 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     gathered_ = b_.alloc(DType::kF32, {std::max<int64_t>({lm_rows, qk, 1})});
     if (full_norm) full_width_ = b_.alloc(DType::kF32, {m * std::max(c_.q_width(), c_.kv_width())});
     for (int r = 0; r < tp_; ++r) q_blocks_.push_back(r);
-    // Distinct KV blocks: with replicated KV heads, the first rank holding each.
-    const int64_t nkv = c_.num_kv_heads, per = kv_heads_;
-    for (int r = 0; r < tp_; ++r) {
-      const ParallelLayout other(tp_, r, 1, 0, LayerRange{0, 1}, 1);
-      if (other.kv_head_begin(nkv) / per == static_cast<int64_t>(kv_blocks_.size())) kv_blocks_.push_back(r);
-    }
+    // Distinct KV blocks and the first rank holding each: rank j when tp divides the KV heads,
+    // else (KV heads replicated over tp / n_kv ranks) rank j * tp / n_kv.
+    const int64_t blocks = c_.num_kv_heads / kv_heads_;
+    for (int64_t j = 0; j < blocks; ++j) kv_blocks_.push_back(static_cast<int32_t>(j * tp_ / blocks));
     norm_rows_.reserve(static_cast<size_t>(m * std::max<int64_t>(tp_, 1)));
   }
 }
@@ -164,10 +162,6 @@ void Transformer::run_layers(int64_t n, KvCache& cache) {
   cache.advance(n);
 }
 
-void Transformer::reduce(Tensor& x, CommGroup g) {
-  collectives_->all_reduce_sum(x, g);
-}
-
 void Transformer::run_batch_layers(int64_t n, KvStorage& kv) {
   MOE_CHECK(collectives_ != nullptr || layout_.stage_size() == 1, "Transformer: ", layout_.describe(),
             " splits a stage over ", layout_.stage_size(), " ranks but no collectives were set");
@@ -216,7 +210,7 @@ void Transformer::attention_block(const LayerWeights& w, int64_t local_layer, in
                attn_scale_, attn);
   b_.linear(attn, a.o, a.o_bias, proj);
   // Tensor parallel: proj is this rank's heads' share of the sum.
-  if (tp_ > 1) reduce(proj, CommGroup::kTensor);
+  if (tp_ > 1) collectives_->all_reduce_sum(proj, CommGroup::kTensor);
   b_.add(x, proj);
 }
 
@@ -226,10 +220,10 @@ void Transformer::ffn_block(const LayerWeights& w, int64_t n) {
   // Tensor / expert parallel: out is this rank's share (its width shard, its experts).
   if (w.is_moe) {
     moe_experts(w, xn, out, n);
-    if (layout_.stage_size() > 1) reduce(out, CommGroup::kStage);
+    if (layout_.stage_size() > 1) collectives_->all_reduce_sum(out, CommGroup::kStage);
   } else {
     b_.swiglu_mlp(xn, w.dense, out);
-    if (tp_ > 1) reduce(out, CommGroup::kTensor);
+    if (tp_ > 1) collectives_->all_reduce_sum(out, CommGroup::kTensor);
   }
   b_.add(x, out);
 }

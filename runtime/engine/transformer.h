@@ -112,7 +112,6 @@ class Transformer {
   // columns of rms_norm(every rank's columns); `blocks` distinct column blocks, block j held by
   // tensor rank block_rank[j], this rank's is `mine`.
   void sharded_rms_norm(Tensor& x, const Tensor& w, int64_t n, std::span<const int32_t> block_rank, int32_t mine);
-  void reduce(Tensor& x, CommGroup g);
 
   const ModelConfig& c_;
   const ModelWeights& w_;

@@ -16,26 +16,15 @@
 
 #include "parallel/mpi_communicator.h"
 #include "runtime/core/error.h"
+#include "tests/parallel/comm_test_data.h"
 
 namespace moe::parallel {
 namespace {
 
 constexpr uint32_t kSeed = 20240601;
 
-std::vector<float> random_floats(uint32_t seed, size_t n) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<uint8_t> random_bytes(uint32_t seed, size_t n) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> v(n);
-  for (uint8_t& b : v) b = static_cast<uint8_t>(rng() & 0xff);
-  return v;
-}
+using test::random_bytes;
+using test::random_floats;
 
 uint32_t u(int r) {
   return static_cast<uint32_t>(r);
