@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "launch/commands.h"
+#include "launch/distributed.h"
 #include "launch/engine.h"
 #include "launch/offload_options.h"
 #include "launch/serve/api_server.h"
@@ -83,7 +84,9 @@ int64_t kv_blocks_for(const ServeCmdOptions& o, const Engine& e, int64_t context
   return blocks;
 }
 
-void load(const ServeCmdOptions& o, Loaded& out) {
+// Loads the model and prepares the batch forward pass and the KV pool: what every rank of a
+// distributed server does (the other ranks then serve rank 0's steps).
+std::unique_ptr<Engine> load_for_serving(const ServeCmdOptions& o) {
   if (o.startup_delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.startup_delay));
   std::unique_ptr<Engine> e = load_engine(o.engine);
   const int64_t context =
@@ -94,6 +97,37 @@ void load(const ServeCmdOptions& o, Loaded& out) {
   const int64_t blocks = kv_blocks_for(o, *e, context);
   e->prepare_batch(o.max_seqs, step_tokens, blocks, o.kv_block, context);
   if (e->offload) e->offload->keep_step_log(false);
+  return e;
+}
+
+// A rank other than 0 under mpirun: no HTTP, no output; serves rank 0's steps until it stops.
+int serve_worker(const ServeCmdOptions& o, parallel::Communicator& world) {
+  // Ctrl-C on mpirun reaches every rank: rank 0 shuts down and then releases this one (mpirun
+  // kills what is left after its grace period).
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::unique_ptr<Engine> e;
+  try {
+    e = load_for_serving(o);
+  } catch (const AlreadyReported&) {
+    throw;
+  } catch (const std::exception& x) {  // after the ranks agreed: the others wait in a collective
+    world.abort(1, str_cat("moe: error on rank ", world.rank(), ": ", x.what()));
+  }
+  return run_or_abort(*e, [&] {
+    e->serve_forward();
+    print_rank_stats(stderr, *e);
+    return 0;
+  });
+}
+
+void load(const ServeCmdOptions& o, Loaded& out) {
+  std::unique_ptr<Engine> e = load_for_serving(o);
+  const int64_t step_tokens = e->transformer->max_step_tokens();
+  const int64_t blocks = e->pool->num_blocks();
 
   std::unique_ptr<ChatTemplate> tmpl;
   if (e->tokenizer && !e->tokenizer->chat_template().empty())
@@ -120,6 +154,16 @@ int serve(const ServeCmdOptions& o) {
   MOE_CHECK(http.http_threads >= 2, "--http-threads must be at least 2");
   check_offload_options(o.engine);
 
+  // Under mpirun rank 0 serves HTTP and drives; the others only run its steps. MPI starts on this
+  // thread (the loader and the stepping thread then call it one at a time).
+  std::unique_ptr<parallel::MpiSession> mpi;
+  std::unique_ptr<parallel::Communicator> world;  // for the rank, and to stop the job after a failed load
+  if (distributed_requested(o.engine) && parallel::MpiSession::launched_under_mpi()) {
+    mpi = std::make_unique<parallel::MpiSession>();
+    world = parallel::MpiCommunicator::world();
+    if (world->rank() != 0) return serve_worker(o, *world);
+  }
+
   // SIGINT / SIGTERM are taken by sigwait() below; every thread started from here inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
@@ -132,13 +176,19 @@ int serve(const ServeCmdOptions& o) {
   const int port = server.bind();
   std::fprintf(stderr, "moe serve: listening on http://%s:%d (loading %s)\n", http.host.c_str(), port,
                o.engine.model_dir.c_str());
+  // SIGTERM to this process stops a distributed server cleanly; mpirun's own SIGTERM kills the ranks.
+  if (world) std::fprintf(stderr, "moe serve: rank 0 of %d is pid %d\n", world->size(), getpid());
   std::thread listener([&] { server.run(); });
 
   Loaded loaded;
   std::thread loader([&] {
     try {
       load(o, loaded);
+    } catch (const AlreadyReported&) {
+      std::lock_guard lock(loaded.mutex);
+      loaded.error = "-";  // rank 0 printed every rank's failure
     } catch (const std::exception& e) {
+      if (world) world->abort(1, str_cat("moe: error on rank 0: ", e.what()));  // the others wait in a collective
       std::lock_guard lock(loaded.mutex);
       loaded.error = e.what();
     }
@@ -209,12 +259,16 @@ int serve(const ServeCmdOptions& o) {
       std::_Exit(0);
     }
     if (!loaded.error.empty()) {
-      std::fprintf(stderr, "moe: error: %s\n", loaded.error.c_str());
+      if (loaded.error != "-") std::fprintf(stderr, "moe: error: %s\n", loaded.error.c_str());
       code = 1;
     }
   }
   loader.join();
   if (loaded.batch) loaded.batch->stop();  // running generations end (their clients get an error or [DONE])
+  if (loaded.engine && loaded.engine->dist && loaded.batch) {
+    loaded.engine->finish_forward();
+    print_rank_stats(stderr, *loaded.engine);
+  }
   server.stop();
   listener.join();
   if (ready) {

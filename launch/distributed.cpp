@@ -80,6 +80,13 @@ std::string offload_line(const Engine& e) {
                  100 * c.precision(), "%");
 }
 
+// Cross-device prefetch hints this rank's stage sent and received.
+std::string hint_line(const Engine& e) {
+  const parallel::DistributedForward* f = e.dist->driver.get();
+  if (!f || (f->hints_sent() == 0 && f->hints_received() == 0)) return "";
+  return str_cat("; stage hints sent ", f->hints_sent(), ", received ", f->hints_received());
+}
+
 }  // namespace
 
 bool distributed_requested(const EngineOptions& o) {
@@ -155,6 +162,9 @@ void prepare_distributed(Engine& e) {
   d.driver = std::make_unique<parallel::DistributedForward>(*e.transformer, e.model->layout(), *d.control,
                                                             d.data_comm(), *e.backend, e.config().vocab_size);
   if (d.drives()) e.transformer->set_forward_delegate(d.driver.get());
+  // Offloaded experts on several stages: each stage's hidden state goes ahead to the next one's
+  // prefetcher (the same options on every rank, so both ends agree).
+  if (offload_requested(e.options)) d.driver->enable_stage_hints(e.options.offload.prefetch_depth);
 }
 
 void print_rank_stats(std::FILE* out, Engine& e) {
@@ -172,7 +182,7 @@ void print_rank_stats(std::FILE* out, Engine& e) {
               static_cast<double>(c.bytes) / 1e6, " MB, ", c.seconds, " s; pipeline sent ",
               static_cast<double>(p.bytes_sent) / 1e6, " MB in ", p.send_seconds, " s, received ",
               static_cast<double>(p.bytes_received) / 1e6, " MB in ", p.recv_seconds, " s (waiting included)",
-              offload_line(e)));
+              offload_line(e), hint_line(e)));
   std::vector<Line> all(static_cast<size_t>(d.size()));
   d.control->all_gather(&mine, sizeof mine, all.data());
   if (!d.drives()) return;

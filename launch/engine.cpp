@@ -22,7 +22,10 @@ bool Engine::is_worker() const {
 
 void Engine::serve_forward() {
   MOE_CHECK(is_worker() && dist->driver, "serve_forward: not a prepared worker rank");
-  dist->driver->serve(*cache);
+  if (pool)
+    dist->driver->serve(pool->storage());
+  else
+    dist->driver->serve(*cache);
 }
 
 void Engine::finish_forward() {
@@ -119,16 +122,24 @@ void Engine::prepare(int64_t context) {
 
 void Engine::prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv_blocks, int64_t block_size,
                            int64_t context) {
-  MOE_CHECK(!dist,
-            "the batch engine (moe serve) does not run over several processes yet; serve with one "
-            "process, or use moe run / moe chat under mpirun");
   const auto t0 = std::chrono::steady_clock::now();
+  if (dist) {
+    // Rank 0's sizes everywhere; the fewest blocks any rank's --kv-mem holds (rank 0's scheduler
+    // hands out block ids that every rank's pool must have).
+    int64_t sizes[4] = {max_seqs, max_step_tokens, block_size, context};
+    dist->control->broadcast(sizes, sizeof sizes, 0);
+    max_seqs = sizes[0], max_step_tokens = sizes[1], block_size = sizes[2], context = sizes[3];
+    std::vector<int64_t> blocks(static_cast<size_t>(dist->size()));
+    dist->control->all_gather(&kv_blocks, sizeof kv_blocks, blocks.data());
+    kv_blocks = *std::min_element(blocks.begin(), blocks.end());
+  }
   transformer.reset();
   pool.reset();
   transformer =
       std::make_unique<Transformer>(config(), model->weights(), model->layout(), *backend, max_step_tokens, max_seqs);
   pool = std::make_unique<KvPool>(*backend, config(), model->layout(), kv_blocks, block_size, context);
   prepare_offload(*this);
+  if (dist) prepare_distributed(*this);
   load_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -92,6 +92,8 @@ struct Engine {
   void prepare(int64_t context);
   // moe serve: the forward pass for `max_seqs` sequences and `max_step_tokens` rows per step, and a
   // KV pool of `kv_blocks` blocks of `block_size` positions, each sequence up to `context`. Once.
+  // Distributed: every rank calls it; rank 0's sizes are used everywhere, and the fewest blocks
+  // any rank offered.
   void prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv_blocks, int64_t block_size, int64_t context);
   // Bytes of the KV cache or pool prepared.
   uint64_t kv_bytes() const;

@@ -30,21 +30,39 @@ class DistributedForward final : public ForwardDelegate {
 
   // Rank 0 (through Transformer::forward).
   void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits, std::vector<float>& logits) override;
-  // Ranks other than 0: run commands with `cache` until rank 0 calls finish().
-  void serve(KvCache& cache);
+  // Rank 0 (through Transformer::step, the batch engine of `moe serve`): every rank runs the
+  // step over its own KvStorage with rank 0's block tables (every rank's storage has the same
+  // number of blocks; the scheduler on rank 0 hands them out).
+  void step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits) override;
+  // Ranks other than 0: run commands until rank 0 calls finish(), forward commands with `cache`
+  // (moe run / chat), step commands with `kv` (moe serve).
+  void serve(KvCache& cache) { serve(&cache, nullptr); }
+  void serve(KvStorage& kv) { serve(nullptr, &kv); }
   // Rank 0: ends the other ranks' serve().
   void finish();
 
   const PipelineCounters& counters() const { return pass_.counters; }
+  // Cross-device speculative prefetch between the stages (StagePass::enable_stage_hints); every
+  // rank with the same depth.
+  void enable_stage_hints(int64_t depth) { pass_.enable_stage_hints(depth); }
+  uint64_t hints_sent() const { return pass_.hints_sent; }
+  uint64_t hints_received() const { return pass_.hints_received; }
 
  private:
   struct Header {
-    int64_t kind = 0;  // kStop or kForward
-    int64_t pos0 = 0;
-    int64_t tokens = 0;
+    int64_t kind = 0;  // kStop, kForward or kStep
+    int64_t pos0 = 0;  // kForward: the cache position it starts at; kStep: the number of chunks
+    int64_t tokens = 0;  // kForward: tokens; kStep: int32 words of the step's description
     int64_t all_logits = 0;
   };
+  void serve(KvCache* cache, KvStorage* kv);
   void run(const Header& h, std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits);
+  // kStep: the description (per chunk pos0, tokens, blocks, logits; then every chunk's tokens,
+  // then every chunk's blocks) back into chunks_, pointing into it.
+  void unpack_step(int64_t n_chunks);
+  void run_step(KvStorage& kv, std::vector<float>& logits);
+  // The last stage's first rank hands `rows` rows of logits to rank 0.
+  void return_logits(size_t rows, std::vector<float>& logits);
 
   const ParallelLayout& layout_;
   Communicator& world_;  // control
@@ -52,6 +70,7 @@ class DistributedForward final : public ForwardDelegate {
   StagePass pass_;
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;
+  std::vector<SeqChunk> chunks_;
   bool finished_ = false;
 };
 

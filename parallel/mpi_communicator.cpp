@@ -63,14 +63,14 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MOE_MPI_CHECK(MPI_Initialized(&initialised));
   if (initialised) return;
   int provided = 0;
-  MOE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  MOE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
   initialised_here_ = true;
   // The world communicator reports errors instead of aborting, like the ones we make.
   MOE_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
-  if (provided < MPI_THREAD_FUNNELED) {
+  if (provided < MPI_THREAD_SERIALIZED) {
     MPI_Finalize();
     initialised_here_ = false;
-    fail("MPI_Init_thread: MPI provides thread level ", provided, ", below MPI_THREAD_FUNNELED");
+    fail("MPI_Init_thread: MPI provides thread level ", provided, ", below MPI_THREAD_SERIALIZED");
   }
 }
 

@@ -14,7 +14,8 @@
 //   split into several MPI calls of at most that size, identically on every rank.
 // - send() is MPI_Send: blocking, and it may wait for the matching recv (large messages always
 //   do), so two ranks that both send first can deadlock; order sends and receives accordingly.
-// - Only the thread that made the MpiSession calls MPI (MPI_THREAD_FUNNELED).
+// - Any thread may call MPI, one at a time (MPI_THREAD_SERIALIZED): `moe serve` loads on one
+//   thread and steps the batch engine on another.
 #pragma once
 
 #include <cstddef>

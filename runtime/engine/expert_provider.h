@@ -44,6 +44,11 @@ class ExpertProvider {
   }
   // After `layer`: hidden (n_tokens, H) is the residual stream entering the next layer.
   virtual void end_layer(int64_t layer, const Tensor& hidden) = 0;
+  // Optional, before begin_step: the previous pipeline stage sent its residual stream after its
+  // global layer `after_layer` ahead of the step's activations (parallel/stage_pass.h: cross-device
+  // speculative prefetch). A provider that prefetches predicts the coming step's first layers
+  // from it now, so their loads overlap the rest of the previous stage's work.
+  virtual void hint(int64_t after_layer, const Tensor& hidden) { (void)after_layer, (void)hidden; }
   virtual void end_step() = 0;
 };
 

@@ -68,6 +68,11 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
 }
 
 void Transformer::step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits) {
+  if (delegate_) {
+    for (const SeqChunk& c : chunks) check_token_ids(c.tokens);
+    delegate_->step(chunks, kv, logits);
+    return;
+  }
   MOE_CHECK(layout_.is_first_stage() && layout_.is_last_stage(),
             "Transformer::step needs the whole model; this stage runs ", layout_.describe());
   step_tokens_.clear();
@@ -170,6 +175,7 @@ void Transformer::run_batch_layers(int64_t n, KvStorage& kv) {
     attention_block(w_.layers[i], static_cast<int64_t>(i), n, kv);
     ffn_block(w_.layers[i], n);
     if (provider_) provider_->end_layer(w_.layers[i].index, x_.first_rows(n));
+    if (observer_) observer_->after_layer(w_.layers[i].index, n);
   }
   if (provider_) provider_->end_step();
   counters_.tokens += static_cast<uint64_t>(n);

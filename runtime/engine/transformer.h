@@ -41,13 +41,22 @@ struct SeqChunk {
   bool logits = true;               // compute the logits of its last row
 };
 
-// Runs forward() for a model split over processes (parallel/distributed_forward.h): the driving
-// rank's Transformer hands the whole call to it.
+// Runs forward() and step() for a model split over processes (parallel/distributed_forward.h):
+// the driving rank's Transformer hands the whole call to it, after checking the token ids.
 class ForwardDelegate {
  public:
   virtual ~ForwardDelegate() = default;
   virtual void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
                        std::vector<float>& logits) = 0;
+  virtual void step(std::span<const SeqChunk> chunks, KvStorage& kv, std::vector<float>& logits) = 0;
+};
+
+// Called after each of this stage's layers with the residual stream (hidden()[0:rows]): how a
+// pipeline stage sends its hidden state ahead to the next stage's prefetcher.
+class LayerObserver {
+ public:
+  virtual ~LayerObserver() = default;
+  virtual void after_layer(int64_t layer, int64_t rows) = 0;
 };
 
 class Transformer {
@@ -97,8 +106,11 @@ class Transformer {
   // Tensor / expert parallelism: the partial sums and sharded activations of this stage's ranks
   // go through `c` (not owned). Required when the layout's stage has more than one rank.
   void set_collectives(StageCollectives* c) { collectives_ = c; }
-  // forward() hands every call to `d` (not owned) instead of running it here.
+  // forward() and step() hand every call to `d` (not owned) instead of running it here.
   void set_forward_delegate(ForwardDelegate* d) { delegate_ = d; }
+  // `o` (not owned; null: none) is called after every layer of run_layers.
+  void set_layer_observer(LayerObserver* o) { observer_ = o; }
+  ExpertProvider* expert_provider() const { return provider_; }
 
  private:
   void check_token_ids(std::span<const int32_t> tokens) const;
@@ -125,6 +137,7 @@ class Transformer {
   ExpertProvider* provider_ = nullptr;
   StageCollectives* collectives_ = nullptr;
   ForwardDelegate* delegate_ = nullptr;
+  LayerObserver* observer_ = nullptr;
   int tp_ = 1;
   bool lm_head_sharded_ = false;
   std::vector<int32_t> q_blocks_, kv_blocks_;  // sharded_rms_norm: the rank holding each block

@@ -139,10 +139,12 @@ bool OffloadedExperts::stream_this_miss(ExpertKey k) const {
 }
 
 void OffloadedExperts::begin_step(int64_t n_tokens) {
-  prefetcher_.begin_step();
+  if (!hinted_) prefetcher_.begin_step();
   step_ = OffloadStepStats{};
   step_.tokens = n_tokens;
-  bytes_at_step_ = reader_->bytes_read();
+  bytes_at_step_ = hinted_ ? bytes_at_hint_ : reader_->bytes_read();
+  step_.prefetch_reads = hinted_ ? hint_reads_ : 0;
+  hinted_ = false;
   evictions_at_step_ = cache_.evictions();
   step_t0_ = now_seconds();
 }
@@ -285,6 +287,20 @@ void OffloadedExperts::end_layer(int64_t layer, const Tensor& hidden) {
   speculator_.predict(layer, hidden, prefetcher_);
   issue_prefetches();
   step_.speculate_seconds += now_seconds() - t0;
+}
+
+void OffloadedExperts::hint(int64_t after_layer, const Tensor& hidden) {
+  if (o_.prefetch_depth == 0) return;
+  if (!hinted_) {
+    prefetcher_.begin_step();
+    bytes_at_hint_ = reader_->bytes_read();
+    hint_reads_ = 0;
+  }
+  hinted_ = true;
+  const uint64_t reads = step_.prefetch_reads;
+  speculator_.predict(after_layer, hidden, prefetcher_);
+  issue_prefetches();
+  hint_reads_ += step_.prefetch_reads - reads;
 }
 
 void OffloadedExperts::end_step() {

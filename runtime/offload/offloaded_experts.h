@@ -78,6 +78,7 @@ class OffloadedExperts final : public ExpertProvider {
   MlpWeights acquire(int64_t layer, int32_t expert) override;
   void release(int64_t layer, int32_t expert) override;
   void end_layer(int64_t layer, const Tensor& hidden) override;
+  void hint(int64_t after_layer, const Tensor& hidden) override;
   void end_step() override;
 
   const OffloadStats& stats() const { return stats_; }
@@ -144,6 +145,10 @@ class OffloadedExperts final : public ExpertProvider {
   int64_t layer_ = -1;            // the MoE layer being computed
   std::vector<Entry> entries_;
 
+  // A hint (hint()) opened the coming step's predictions: begin_step keeps them, and the reads
+  // it started.
+  bool hinted_ = false;
+  uint64_t hint_reads_ = 0, bytes_at_hint_ = 0;
   SpeculativeRouter speculator_;  // the next layers' routers for prefetch
 
   OffloadStats stats_;

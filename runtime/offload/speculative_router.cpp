@@ -23,6 +23,7 @@ void SpeculativeRouter::predict(int64_t layer, const Tensor& hidden, Prefetcher&
   const auto assignments = static_cast<size_t>(n * top_k);
   for (int64_t j = 1; j <= depth_; ++j) {
     const int64_t local = layer - first + j;
+    if (local < 0) continue;  // a layer of the stage before (a hint sent ahead, parallel/stage_pass.h)
     if (local >= static_cast<int64_t>(w_.layers.size())) break;
     const LayerWeights& lw = w_.layers[static_cast<size_t>(local)];
     if (!lw.is_moe) continue;

@@ -23,7 +23,8 @@ class SpeculativeRouter {
 
   int64_t depth() const { return depth_; }
   // After global layer `layer`: hidden (n_tokens, H) is the residual stream entering the next
-  // layer. Predictions for the MoE layers among the next `depth` go to `prefetcher`.
+  // layer. Predictions for the MoE layers among the next `depth` go to `prefetcher`; `layer` may
+  // come before this rank's layers (a previous pipeline stage's hidden state sent ahead).
   void predict(int64_t layer, const Tensor& hidden, Prefetcher& prefetcher);
 
  private:

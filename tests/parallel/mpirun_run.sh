@@ -84,8 +84,6 @@ expect_failure "an error after the start" "outside the vocabulary" \
 expect_failure "too few processes" "tp 4 x pp 1 x ep 1 needs 4 processes but 2 are running" \
   "${mpi[@]}" -np 2 "$moe" "${gen[@]}" --model "$work/tiny" --tp 4
 expect_failure "no mpirun" "needs 2 processes: launch with mpirun -np 2" "$moe" "${gen[@]}" --model "$work/tiny" --tp 2
-expect_failure "moe serve distributed" "does not run over several processes yet" \
-  "${mpi[@]}" -np 2 "$moe" serve --model "$work/tiny" --tp 2 --port 0 -t 1
 expect_failure "tp with offloading" "with expert offloading: offloaded experts are read whole" \
   "${mpi[@]}" -np 2 "$moe" "${gen[@]}" --model "$work/tiny-q4" --tp 2 --host-mem 64M
 

@@ -39,6 +39,9 @@ struct Outcome {
   std::vector<int32_t> tokens;
   std::vector<float> logits;
   uint64_t weight_bytes = 0;  // rank 0's bound weights
+  std::vector<PrefetchCounts> prefetch;  // offloaded: each rank's prefetcher, by rank
+  std::vector<uint64_t> hints_received;  // by rank
+  std::vector<uint64_t> recvs;           // by rank: stage-to-stage transfers received, hints included
 };
 
 std::vector<int32_t> prompt_for(int64_t vocab) {
@@ -75,11 +78,19 @@ Outcome single(const fs::path& dir, bool offloaded) {
   const std::vector<int32_t> prompt = prompt_for(m->config().vocab_size);
   KvCache cache(backend, m->config(), m->layout(), static_cast<int64_t>(prompt.size()) + kSteps);
   const GenerationResult r = generate(t, cache, m->config().vocab_size, prompt, greedy());
-  return Outcome{r.tokens, r.logits, m->weights().bytes};
+  Outcome out;
+  out.tokens = r.tokens;
+  out.logits = r.logits;
+  out.weight_bytes = m->weights().bytes;
+  return out;
 }
 
-Outcome distributed(const fs::path& dir, const ParallelSpec& spec, bool offloaded) {
+// Offloaded: with the stages' hints (cross-device prefetch), as `moe run` does, unless `hints` is false.
+Outcome distributed(const fs::path& dir, const ParallelSpec& spec, bool offloaded, bool hints = true) {
   Outcome out;
+  out.prefetch.resize(static_cast<size_t>(spec.world_size()));
+  out.hints_received.resize(static_cast<size_t>(spec.world_size()));
+  out.recvs.resize(static_cast<size_t>(spec.world_size()));
   std::mutex mu;
   run_on_threads(spec.world_size(), [&](Communicator& world) {
     CpuBackend backend(1);
@@ -93,15 +104,26 @@ Outcome distributed(const fs::path& dir, const ParallelSpec& spec, bool offloade
     const std::vector<int32_t> prompt = prompt_for(m->config().vocab_size);
     KvCache cache(backend, m->config(), m->layout(), static_cast<int64_t>(prompt.size()) + kSteps);
     DistributedForward driver(t, m->layout(), world, world, backend, m->config().vocab_size);
+    if (off && hints) driver.enable_stage_hints(1);
+    auto report = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      if (off) out.prefetch[static_cast<size_t>(world.rank())] = off->prefetch_totals();
+      out.hints_received[static_cast<size_t>(world.rank())] = driver.hints_received();
+      out.recvs[static_cast<size_t>(world.rank())] = driver.counters().recvs;
+    };
     if (world.rank() != 0) {
       driver.serve(cache);
+      report();
       return;
     }
     t.set_forward_delegate(&driver);
     const GenerationResult r = generate(t, cache, m->config().vocab_size, prompt, greedy());
     driver.finish();
+    report();
     std::lock_guard<std::mutex> lock(mu);
-    out = Outcome{r.tokens, r.logits, m->weights().bytes};
+    out.tokens = r.tokens;
+    out.logits = r.logits;
+    out.weight_bytes = m->weights().bytes;
   });
   return out;
 }
@@ -176,6 +198,38 @@ TEST_P(QuantizedParallel, SameTokensAndLogitsAsOneProcess) {
     if (offloaded && s.tp > 1) continue;  // offloaded experts are read whole: TP with offloading is refused
     expect_same_run(want, distributed(dir, s, offloaded), arch + (offloaded ? " offloaded " : " ") + s.describe());
   }
+}
+
+// Cross-device speculative prefetch: stage 0 sends its hidden state after layer end - depth ahead
+// of its output, and stage 1's prefetcher predicts its own first layer from it, which without the
+// hint nobody predicts (stage 0 holds no router of stage 1's layers). So stage 1 scores one more
+// layer per step (more routed experts counted as used), predicts some of them, and the tokens
+// stay the single-process ones; stage 0 never receives a hint.
+TEST_P(QuantizedParallel, StageHintsPrefetchTheNextStagesFirstLayer) {
+  const auto& [arch, offloaded] = GetParam();
+  if (!offloaded) GTEST_SKIP() << "hints go to the expert prefetcher: offloaded models only";
+  struct FloatPath {
+    bool was = cpu::qlinear_set_float(true);
+    ~FloatPath() { cpu::qlinear_set_float(was); }
+  } float_path;
+  const fs::path dir = dir_->path() / arch;
+  const ParallelSpec pp2{.tp = 1, .pp = 2, .ep = 1, .layers = "", .placement = ""};
+  const Outcome with = distributed(dir, pp2, true, true), without = distributed(dir, pp2, true, false);
+  expect_same_run(single(dir, true), with, arch + " pp 2 with hints");
+  EXPECT_EQ(with.hints_received[0], 0u);
+  EXPECT_GT(with.hints_received[1], 0u);
+  EXPECT_EQ(with.hints_received[1] * 2, with.recvs[1]);  // one hint ahead of every chunk of hidden rows
+  EXPECT_EQ(without.hints_received[1], 0u);
+  // With depth 1 the hint predicts stage 1's first layer only: nothing to predict when it is dense.
+  const ModelConfig c = Model::read_config(dir);
+  const int64_t first = stage_ranges(c, pp2)[1].begin;
+  if (c.layer_is_moe[static_cast<size_t>(first)]) {
+    EXPECT_GT(with.prefetch[1].used, without.prefetch[1].used) << arch;
+    EXPECT_GT(with.prefetch[1].predicted_and_used, without.prefetch[1].predicted_and_used) << arch;
+  } else {
+    EXPECT_EQ(with.prefetch[1].used, without.prefetch[1].used) << arch << ": layer " << first << " is dense";
+  }
+  EXPECT_EQ(with.prefetch[0].used, without.prefetch[0].used) << arch;  // stage 0 is unchanged
 }
 
 INSTANTIATE_TEST_SUITE_P(Q4, QuantizedParallel,
