@@ -90,7 +90,9 @@ if(Protobuf_FOUND AND GRPCPP_FOUND AND GRPC_CPP_PLUGIN)
   set(MOE_HAVE_GRPC ON)
   _moe_note("gRPC" "found" "grpc++ ${GRPCPP_VERSION}, protobuf ${Protobuf_VERSION}")
 else()
-  _moe_note("gRPC" "not found" "apt-get install libgrpc++-dev protobuf-compiler-grpc")
+  # The coordinator (moe coordinator / worker / scale) is part of the program.
+  message(FATAL_ERROR "gRPC + Protobuf not found: apt-get install libgrpc++-dev libprotobuf-dev protobuf-compiler "
+                      "protobuf-compiler-grpc (scripts/install-deps.sh does)")
 endif()
 
 function(moe_report_dependencies)

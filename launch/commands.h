@@ -19,5 +19,8 @@ Action add_eval_command(CLI::App& app);
 Action add_plan_command(CLI::App& app);
 Action add_profile_command(CLI::App& app);
 Action add_serve_command(CLI::App& app);
+Action add_coordinator_command(CLI::App& app);
+Action add_worker_command(CLI::App& app);
+Action add_scale_command(CLI::App& app);
 
 }  // namespace moe::cli

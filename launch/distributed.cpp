@@ -33,12 +33,6 @@ void put(char* dst, size_t cap, const std::string& s) {
   dst[n] = '\0';
 }
 
-std::string host_name() {
-  char buf[64] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "?";
-  return buf;
-}
-
 std::string fingerprint(const Engine& e, const parallel::ParallelSpec& s) {
   const ModelConfig& c = e.config();
   return str_cat(c.summary(), "; weights ", e.model->packed() ? e.model->packed()->recipe() : std::string("as stored"),
@@ -89,6 +83,12 @@ std::string hint_line(const Engine& e) {
 
 }  // namespace
 
+std::string host_name() {
+  char buf[64] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "?";
+  return buf;
+}
+
 bool distributed_requested(const EngineOptions& o) {
   if (!o.parallel.is_single()) return true;
   if (!parallel::MpiSession::launched_under_mpi()) return false;
@@ -98,17 +98,23 @@ bool distributed_requested(const EngineOptions& o) {
 }
 
 std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o) {
+  MOE_CHECK(parallel::MpiSession::launched_under_mpi(), o.parallel.describe(), " needs ", o.parallel.world_size(),
+            " processes: launch with mpirun -np ", o.parallel.world_size(), " (or srun --mpi=pmix -n ",
+            o.parallel.world_size(), ")");
+  auto mpi = std::make_unique<parallel::MpiSession>();
+  return load_distributed_engine(o, parallel::MpiCommunicator::world(), std::move(mpi));
+}
+
+std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o, std::unique_ptr<parallel::Communicator> world,
+                                                std::unique_ptr<parallel::MpiSession> mpi) {
   const auto t0 = std::chrono::steady_clock::now();
   auto e = std::make_unique<Engine>();
   e->dist = std::make_unique<Distributed>();
   Distributed& d = *e->dist;
   d.spec = o.parallel;
   d.spec.placement = o.parallel.ep > 1 ? o.placement_file : "";
-  MOE_CHECK(parallel::MpiSession::launched_under_mpi(), d.spec.describe(), " needs ", d.spec.world_size(),
-            " processes: launch with mpirun -np ", d.spec.world_size(), " (or srun --mpi=pmix -n ", d.spec.world_size(),
-            ")");
-  d.mpi = std::make_unique<parallel::MpiSession>();
-  d.control = parallel::MpiCommunicator::world();
+  d.mpi = std::move(mpi);
+  d.control = std::move(world);
   e->model_dir_for_messages = o.model_dir;
   e->prefill_chunk = o.prefill_chunk;
   e->options = o;
@@ -187,7 +193,7 @@ void print_rank_stats(std::FILE* out, Engine& e) {
   d.control->all_gather(&mine, sizeof mine, all.data());
   if (!d.drives()) return;
   std::fprintf(out, "parallel  %s over %d ranks (%s)\n", d.spec.describe().c_str(), d.size(),
-               d.data ? "nccl data, mpi control" : "mpi");
+               d.data ? "nccl data, mpi control" : d.control->name().c_str());
   for (const Line& l : all) std::fprintf(out, "          %s\n", l.text);
 }
 

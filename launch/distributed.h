@@ -40,6 +40,9 @@ struct Distributed {
   bool drives() const { return control->rank() == 0; }
 };
 
+// This machine's host name ("?" when it cannot be read).
+std::string host_name();
+
 // Whether these options (or the launch) ask for a distributed engine: --tp/--pp/--ep above 1, or
 // started by mpirun/srun with more than one process.
 bool distributed_requested(const EngineOptions& o);
@@ -48,6 +51,10 @@ bool distributed_requested(const EngineOptions& o);
 // or the ranks disagree, rank 0 prints every such rank's message and every rank throws
 // AlreadyReported.
 std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o);
+// The same over a world the caller made (`moe worker`: MPI ranks renumbered in the coordinator's
+// plan order); `mpi` (may be null) is kept alive with the engine.
+std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o, std::unique_ptr<parallel::Communicator> world,
+                                                std::unique_ptr<parallel::MpiSession> mpi);
 
 // After prepare(): the forward pass's driver (rank 0) or server (the others).
 void prepare_distributed(Engine& e);

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   add(moe::cli::add_run_command);
   add(moe::cli::add_chat_command);
   add(moe::cli::add_serve_command);
+  add(moe::cli::add_coordinator_command);
+  add(moe::cli::add_worker_command);
+  add(moe::cli::add_scale_command);
   add(moe::cli::add_tokenize_command);
   add(moe::cli::add_eval_command);
   add(moe::cli::add_plan_command);

@@ -26,16 +26,17 @@ struct WorkerDevice {
 // What a worker reports when it registers. Rates are measured by the worker at start-up; 0 means
 // unknown (not measured).
 struct WorkerInfo {
-  std::string id;    // unique per registration, chosen by the coordinator
-  std::string host;  // host name
-  int mpi_rank = -1; // rank in its mpirun world, -1 when started by hand
+  std::string id;     // unique per registration, chosen by the coordinator
+  std::string host;   // host name
+  int mpi_rank = -1;  // rank in its mpirun world, -1 when started by hand
   std::vector<WorkerDevice> devices;
-  uint64_t ram_bytes = 0;           // host RAM available for weights
-  double memory_bandwidth = 0;      // bytes/s: host DRAM read (the decode weight-streaming rate on a CPU)
-  double drive_bandwidth = 0;       // bytes/s: reading the model directory's drive
-  double link_bandwidth = 0;        // bytes/s: to the other workers (0: unknown)
-  double link_latency = 0;          // seconds per message
-  double compute_bytes_per_s = 0;   // weight bytes/s the decode kernels stream on this worker
+  uint64_t ram_bytes = 0;          // host RAM available for weights
+  double memory_bandwidth = 0;     // bytes/s: host DRAM read (the decode weight-streaming rate on a CPU)
+  double drive_bandwidth = 0;      // bytes/s: reading the model directory's drive
+  double link_bandwidth = 0;       // bytes/s: to the other workers (0: unknown)
+  double link_latency = 0;         // seconds per message
+  double compute_bytes_per_s = 0;  // weight bytes/s the decode kernels stream on this worker
+  std::string data_address;        // host:port of its TCP data plane (started by hand); empty under mpirun
 };
 
 // What the model costs, in storage bytes (quantized weights at their size): per layer, what it
@@ -59,12 +60,12 @@ struct PlanRequest {
 struct WorkerAssignment {
   int worker = 0;  // index into the workers passed to plan_cluster
   int pp_rank = 0, ep_rank = 0, tp_rank = 0;
-  int world_rank = 0;                 // ParallelLayout::rank()
-  LayerRange layers;                  // its stage's
-  uint64_t resident_bytes = 0;        // weights it holds in RAM (its shard)
-  uint64_t expert_ram_budget = 0;     // 0: every expert resident; else the RAM for its routed experts
-  bool offload = false;               // routed experts beyond the budget are read from the drive
-  double seconds_per_token = 0;       // predicted compute per token of its share
+  int world_rank = 0;              // ParallelLayout::rank()
+  LayerRange layers;               // its stage's
+  uint64_t resident_bytes = 0;     // weights it holds in RAM (its shard)
+  uint64_t expert_ram_budget = 0;  // 0: every expert resident; else the RAM for its routed experts
+  bool offload = false;            // routed experts beyond the budget are read from the drive
+  double seconds_per_token = 0;    // predicted compute per token of its share
 };
 
 struct ClusterPlan {

@@ -1,7 +1,8 @@
 // One interface for the collectives and point-to-point transfers the parallel runtime needs,
-// with three implementations that each own their handle (RAII) and keep their foreign headers
-// out of this file: MPI (parallel/mpi_communicator.h), NCCL (parallel/nccl_communicator.h) and
-// an in-process one over threads for unit tests (parallel/thread_communicator.h).
+// with four implementations that each own their handle (RAII) and keep their foreign headers out
+// of this file: MPI (parallel/mpi_communicator.h), NCCL (parallel/nccl_communicator.h), TCP between
+// workers started by hand (parallel/tcp_communicator.h) and an in-process one over threads for
+// unit tests (parallel/thread_communicator.h).
 //
 // Buffers live where memory() says: host memory for MPI and threads, device memory (the
 // communicator's CUDA device) for NCCL. Every rank of a communicator calls the collectives in
@@ -23,7 +24,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // "mpi", "nccl" or "threads".
+  // "mpi", "nccl", "tcp" or "threads".
   virtual std::string name() const = 0;
   virtual MemorySpace memory() const = 0;
 
