@@ -89,8 +89,8 @@ void DistributedForward::serve(KvCache* cache, KvStorage* kv) {
 
 void DistributedForward::unpack_step(int64_t n_chunks) {
   const auto n = static_cast<size_t>(n_chunks);
-  MOE_CHECK(tokens_.size() >= n * kChunkWords, "distributed step: rank ", world_.rank(), " received ",
-            tokens_.size(), " words for ", n, " chunks");
+  MOE_CHECK(tokens_.size() >= n * kChunkWords, "distributed step: rank ", world_.rank(), " received ", tokens_.size(),
+            " words for ", n, " chunks");
   size_t token_at = n * kChunkWords, block_at = token_at;
   for (size_t i = 0; i < n; ++i) block_at += static_cast<size_t>(tokens_[i * kChunkWords + 1]);
   MOE_CHECK(block_at <= tokens_.size(), "distributed step: rank ", world_.rank(), " received a short step");

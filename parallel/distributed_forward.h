@@ -50,8 +50,8 @@ class DistributedForward final : public ForwardDelegate {
 
  private:
   struct Header {
-    int64_t kind = 0;  // kStop, kForward or kStep
-    int64_t pos0 = 0;  // kForward: the cache position it starts at; kStep: the number of chunks
+    int64_t kind = 0;    // kStop, kForward or kStep
+    int64_t pos0 = 0;    // kForward: the cache position it starts at; kStep: the number of chunks
     int64_t tokens = 0;  // kForward: tokens; kStep: int32 words of the step's description
     int64_t all_logits = 0;
   };

@@ -38,7 +38,7 @@ constexpr int64_t kChunk = 4;  // prompts of 7 tokens run in two chunks
 struct Outcome {
   std::vector<int32_t> tokens;
   std::vector<float> logits;
-  uint64_t weight_bytes = 0;  // rank 0's bound weights
+  uint64_t weight_bytes = 0;             // rank 0's bound weights
   std::vector<PrefetchCounts> prefetch;  // offloaded: each rank's prefetcher, by rank
   std::vector<uint64_t> hints_received;  // by rank
   std::vector<uint64_t> recvs;           // by rank: stage-to-stage transfers received, hints included
