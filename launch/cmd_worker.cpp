@@ -147,8 +147,11 @@ int run_worker(const WorkerOptions& o) {
     p = client->get_plan(o.plan_timeout);
   } catch (const coordinator::RpcError& x) {
     if (x.code() != grpc::StatusCode::ABORTED) throw;
-    std::fprintf(stderr, "%s: stopping: %s\n", tag.c_str(), x.what());  // a worker was lost before the plan
-    return 3;
+    // A worker was lost before the plan: leave at once, as the heartbeat's stop does (the channel's
+    // teardown can wait seconds on a peer behind a cut link).
+    std::fprintf(stderr, "%s: stopping: %s\n", tag.c_str(), x.what());
+    std::fflush(stderr);
+    std::_Exit(3);
   }
   const parallel::WorkerAssignment& a = p.assignment;
   const int world_size = static_cast<int>(p.plan.assignments.size());
