@@ -186,6 +186,32 @@ if bash "$netns" check >/dev/null 2>&1; then
   w2rc=$?
   [ "$w2rc" -eq 3 ] && grep -q "unreachable" "$work/w2.out" && echo "  cut-off worker: $(grep -m1 stopping "$work/w2.out")" ||
     fail "cut-off worker exit $w2rc: $(cat "$work/w2.out")"
+  bash "$netns" link-up moeco 2
+
+  # During a run: workers by hand on the two hosts generate with --tp 2 (TCP all-reduces every
+  # layer); host 2's link goes down once they are running. TCP alone would notice only after its
+  # keepalive (~25 s); the heartbeats stop the survivor, blocked in an all-reduce, at once.
+  rm -f "$work/co.json"
+  ip netns exec moeco-h1 timeout 60 "$moe" coordinator --listen "$a1:50556" --token s3cret --model "$work/tiny" \
+    --workers 2 --tp 2 --heartbeat-ms 200 --tokens $prompt -n 4000 --json "$work/co.json" >/dev/null 2>"$work/co.err" &
+  co=$!
+  wait_for "$work/co.err" "listening on" 10
+  ip netns exec moeco-h1 timeout 60 "$moe" worker --coordinator "$a1:50556" --token s3cret --data-host "$a1" \
+    --no-measure -t 1 >"$work/w1.out" 2>&1 &
+  w1=$!
+  ip netns exec moeco-h2 timeout 60 "$moe" worker --coordinator "$a1:50556" --token s3cret --data-host "$a2" \
+    --no-measure -t 1 >"$work/w2.out" 2>&1 &
+  w2=$!
+  pids+=("$co" "$w1" "$w2")
+  if wait_for "$work/co.err" "all 2 workers ready" 20; then
+    sleep 0.3
+    t0=$(date +%s.%N)
+    bash "$netns" link-down moeco 2
+    check_detection "cut link during a --tp 2 run" "$co" "$w1" "$work/w1.out" "$t0"
+  else
+    fail "during a run: the workers did not get ready"
+  fi
+  wait "$w2" 2>/dev/null
   bash "$netns" down moeco >/dev/null
 else
   echo "cut link: skipped ($(bash "$netns" check))"
