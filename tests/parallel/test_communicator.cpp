@@ -19,6 +19,7 @@
 #include "parallel/thread_communicator.h"
 #include "runtime/core/error.h"
 #include "tests/parallel/comm_test_data.h"
+#include "tests/parallel/within_seconds.h"
 
 namespace moe::parallel {
 namespace {
@@ -27,26 +28,10 @@ using ::testing::HasSubstr;
 
 constexpr uint32_t kSeed = 1234;
 
+using test::float_bits;
 using test::random_bytes;
 using test::random_floats;
-
-uint32_t float_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-// Runs fn on another thread; a hang fails the test (and ends the program: the hung threads
-// cannot be joined) instead of stalling ctest.
-void within_seconds(int seconds, const std::function<void()>& fn) {
-  auto done = std::async(std::launch::async, fn);
-  if (done.wait_for(std::chrono::seconds(seconds)) == std::future_status::timeout) {
-    ADD_FAILURE() << "timed out after " << seconds << " s: a rank is still waiting";
-    std::fprintf(stderr, "test_communicator: hung, exiting\n");
-    std::_Exit(1);
-  }
-  done.get();
-}
+using test::within_seconds;
 
 class ThreadWorld : public ::testing::TestWithParam<int> {};
 

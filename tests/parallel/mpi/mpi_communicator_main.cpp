@@ -25,10 +25,7 @@ constexpr uint32_t kSeed = 20240601;
 
 using test::random_bytes;
 using test::random_floats;
-
-uint32_t u(int r) {
-  return static_cast<uint32_t>(r);
-}
+using test::u;
 
 // Throws with the check's text and where it ran.
 #define CHECK_OR_THROW(cond, ...) MOE_CHECK(cond, "check failed: ", #cond, ": ", __VA_ARGS__)
