@@ -11,6 +11,7 @@
 
 #include "launch/cmd_coordinator.h"
 #include "launch/commands.h"
+#include "launch/engine.h"
 #include "parallel/cluster_planner.h"
 #include "parallel/layer_planner.h"
 #include "runtime/core/error.h"
@@ -92,11 +93,7 @@ int coordinate(CoordinatorCmd& c) {
     const Tokenizer t = Tokenizer::load(c.run.model_dir);
     c.run.job.prompt_token_ids = t.encode(c.prompt, /*add_special_tokens=*/true);
   } else {
-    for (size_t pos = 0; pos < c.tokens.size();) {
-      const size_t comma = std::min(c.tokens.find(',', pos), c.tokens.size());
-      c.run.job.prompt_token_ids.push_back(std::stoi(c.tokens.substr(pos, comma - pos)));
-      pos = comma + 1;
-    }
+    c.run.job.prompt_token_ids = parse_token_list(c.tokens);
   }
   c.run.heartbeat = std::chrono::milliseconds(c.heartbeat_ms);
   c.run.timeout = std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000));

@@ -1,7 +1,6 @@
 // moe run: generate from a prompt with a model directory, streaming the output, then a stats
 // block. Text in and out when the directory has tokenizer.json; token ids always work.
 #include <cstdio>
-#include <sstream>
 
 #include "launch/commands.h"
 #include "launch/distributed.h"
@@ -22,27 +21,6 @@ struct RunOptions {
   bool print_ids = false;
   std::string dump_logits;
 };
-
-std::vector<int32_t> parse_token_list(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    while (used < item.size() && item[used] == ' ') ++used;
-    if (item.empty() || used != item.size() || v < 0 || v > INT32_MAX)
-      fail("--tokens: '", item, "' is not a token id (expected comma-separated non-negative integers)");
-    ids.push_back(static_cast<int32_t>(v));
-  }
-  if (ids.empty()) fail("--tokens: no token ids given");
-  return ids;
-}
 
 int generate_and_print(const RunOptions& o, Engine& engine, const std::vector<int32_t>& prompt);
 

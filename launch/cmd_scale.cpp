@@ -19,6 +19,7 @@
 
 #include "launch/cmd_coordinator.h"
 #include "launch/commands.h"
+#include "launch/engine.h"
 #include "runtime/core/error.h"
 
 extern char** environ;
@@ -102,11 +103,7 @@ int scale(ScaleOptions& o) {
             "--split must be auto, tp, pp or ep, got '", o.split, "'");
   o.run.job.model_dir = fs::absolute(o.run.model_dir).string();
   o.run.job.max_new_tokens = static_cast<int32_t>(o.max_new_tokens);
-  for (std::stringstream in(o.tokens); in.good();) {
-    std::string item;
-    std::getline(in, item, ',');
-    o.run.job.prompt_token_ids.push_back(std::stoi(item));
-  }
+  o.run.job.prompt_token_ids = parse_token_list(o.tokens);
   std::vector<Point> points;
   for (const int n : counts) {
     CoordinatorOptions c = o.run;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 
 #include "launch/distributed.h"
 #include "runtime/backend/backend_factory.h"
@@ -145,6 +146,27 @@ void Engine::prepare_batch(int64_t max_seqs, int64_t max_step_tokens, int64_t kv
 
 uint64_t Engine::kv_bytes() const {
   return (cache ? cache->bytes() : 0) + (pool ? pool->bytes() : 0);
+}
+
+std::vector<int32_t> parse_token_list(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && item[used] == ' ') ++used;
+    if (item.empty() || used != item.size() || v < 0 || v > INT32_MAX)
+      fail("--tokens: '", item, "' is not a token id (expected comma-separated non-negative integers)");
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  if (ids.empty()) fail("--tokens: no token ids given");
+  return ids;
 }
 
 std::unique_ptr<Engine> load_engine(const EngineOptions& o) {

@@ -103,6 +103,9 @@ struct Engine {
   const Tokenizer& require_tokenizer(const char* why) const;
 };
 
+// "1,415,2936" (--tokens): token ids; throws moe::Error naming the item that is not one.
+std::vector<int32_t> parse_token_list(const std::string& text);
+
 // Parses --quantizer.
 QuantizeOptions quantize_options(const std::string& quantizer);
 
