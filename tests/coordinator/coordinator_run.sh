@@ -36,6 +36,7 @@ json_tokens() { python3 -c 'import json,sys; print(" ".join(map(str, json.load(o
 for run in "1" "2" "2 --tp 2" "2 --pp 2"; do
   read -r n flags <<<"$run"
   rm -f "$work/co.json"
+  rm -f "$work/co.err"  # a stale log would give the last coordinator's port
   # shellcheck disable=SC2086
   timeout 120 "$moe" coordinator --model "$work/tiny" --workers "$n" $flags --tokens $prompt -n 12 \
     --json "$work/co.json" >"$work/co.out" 2>"$work/co.err" &
@@ -51,7 +52,7 @@ for run in "1" "2" "2 --tp 2" "2 --pp 2"; do
     echo "same tokens: $n worker(s) $flags: $(grep -m1 -E '^tp ' "$work/co.err")"
   else
     fail "$n workers $flags: workers exit $rc, coordinator exit $crc; want '$want', got '$got'"
-    tail -5 "$work/co.err" "$work/w.out"
+    tail -n 20 "$work/co.err" "$work/w.out"
   fi
 done
 # ---- workers started by hand (no mpirun): the data plane is TCP between them ----
@@ -62,6 +63,7 @@ by_hand() {
   [ -n "$ns1" ] && in1=(ip netns exec "$ns1")
   [ -n "$ns2" ] && in2=(ip netns exec "$ns2")
   rm -f "$work/co.json"
+  rm -f "$work/co.err"  # a stale log would give the last coordinator's port
   # shellcheck disable=SC2086
   "${in1[@]}" timeout 60 "$moe" coordinator --listen "$chost:0" --token s3cret --model "$work/tiny" --workers 2 $flags \
     --tokens $prompt -n 12 --json "$work/co.json" >/dev/null 2>"$work/co.err" &
@@ -92,6 +94,7 @@ by_hand "2 workers by hand" "" "" 127.0.0.1 127.0.0.1 127.0.0.1 "--pp 2"
 grep -q "^tokens/s" "$work/co.err" && grep -q "^stage 1 " "$work/co.err" && echo "figures: ok" || fail "no figures"
 
 # ---- a wrong token is refused ----
+rm -f "$work/co.err"  # a stale log would give the last coordinator's port
 timeout 60 "$moe" coordinator --model "$work/tiny" --workers 1 --token s3cret --tokens $prompt -n 4 \
   --timeout 20 >/dev/null 2>"$work/co.err" &
 co=$!
@@ -140,6 +143,7 @@ check_detection() {
 }
 
 rm -f "$work/co.json"
+rm -f "$work/co.err"  # a stale log would give the last coordinator's port
 timeout 60 "$moe" coordinator --model "$work/tiny" --workers 3 --heartbeat-ms 200 --tokens $prompt -n 4 \
   --json "$work/co.json" >/dev/null 2>"$work/co.err" &
 co=$!
@@ -166,6 +170,7 @@ if bash "$netns" check >/dev/null 2>&1; then
   by_hand "2 hosts, workers by hand" moeco-h1 moeco-h2 "$a1" "$a2" "$a1" "--pp 2"
   echo "  host 2 eth0 RX/TX bytes: $(bash "$netns" bytes moeco 2)"
   rm -f "$work/co.json"
+  rm -f "$work/co.err"  # a stale log would give the last coordinator's port
   ip netns exec moeco-h1 timeout 60 "$moe" coordinator --listen "$a1:50555" --token s3cret --model "$work/tiny" \
     --workers 3 --heartbeat-ms 200 --tokens $prompt -n 4 --json "$work/co.json" >/dev/null 2>"$work/co.err" &
   co=$!
@@ -192,6 +197,7 @@ if bash "$netns" check >/dev/null 2>&1; then
   # layer); host 2's link goes down once they are running. TCP alone would notice only after its
   # keepalive (~25 s); the heartbeats stop the survivor, blocked in an all-reduce, at once.
   rm -f "$work/co.json"
+  rm -f "$work/co.err"  # a stale log would give the last coordinator's port
   ip netns exec moeco-h1 timeout 60 "$moe" coordinator --listen "$a1:50556" --token s3cret --model "$work/tiny" \
     --workers 2 --tp 2 --heartbeat-ms 200 --tokens $prompt -n 4000 --json "$work/co.json" >/dev/null 2>"$work/co.err" &
   co=$!

@@ -28,6 +28,7 @@ trap cleanup EXIT
 start() {
   local log="$1"
   shift
+  rm -f "$log"  # a stale log would give the last server's port
   "$@" --port 0 --threads 1 --ctx-size 128 --max-seqs 4 2>"$log" &
   pid=$!
   local port=""
