@@ -24,6 +24,8 @@ inline uint32_t row_code(const uint8_t* codes, QuantType t, int g, int j) {
     case QuantType::kQ3:
       return ((static_cast<uint32_t>(codes[j % (g / 4)]) >> (2 * (j / (g / 4)))) & 3u) |
              (((static_cast<uint32_t>(codes[g / 4 + j / 8]) >> (j % 8)) & 1u) << 2);
+    MOE_GGML_QUANT_CASES:
+      break;  // never tiled (quant_format.h)
   }
   return 0;
 }
@@ -39,6 +41,9 @@ inline void set_row_code(uint8_t* codes, QuantType t, int g, int j, uint32_t c) 
     case QuantType::kQ3:
       codes[j % (g / 4)] = static_cast<uint8_t>(codes[j % (g / 4)] | ((c & 3u) << (2 * (j / (g / 4)))));
       codes[g / 4 + j / 8] = static_cast<uint8_t>(codes[g / 4 + j / 8] | (((c >> 2) & 1u) << (j % 8)));
+      return;
+    MOE_GGML_QUANT_CASES:
+      assert(false && "ggml types are never tiled");
       return;
   }
 }
@@ -63,6 +68,9 @@ inline void tile_code_pos(QuantType t, int r, int j, int& byte, int& shift) {
       shift = 2 * (k / 4);
       return;
     }
+    MOE_GGML_QUANT_CASES:
+      assert(false && "ggml types are never tiled");
+      return;
   }
 }
 
@@ -79,6 +87,8 @@ inline uint32_t tile_code(const uint8_t* c, QuantType t, int g, int r, int j) {
       const uint32_t hi = (c[4 * g + 64 * (j / 32) + 4 * r + k % 4] >> (k / 4)) & 1u;
       return ((c[byte] >> shift) & 3u) | hi << 2;
     }
+    MOE_GGML_QUANT_CASES:
+      break;
   }
   return 0;
 }

@@ -53,6 +53,9 @@ void pack_codes(const uint8_t* codes, QuantFormat f, uint8_t* dst) {
       }
       return;
     }
+    MOE_GGML_QUANT_CASES:
+      assert(false && "pack_codes: ggml types are not written by our quantizers");
+      return;
   }
 }
 
@@ -69,8 +72,10 @@ uint32_t unpack_code(const uint8_t* src, QuantType t, int g, int j) {
       const uint32_t high = (src[g / 4 + j / 8] >> (j % 8)) & 1u;
       return low | high << 2;
     }
+    MOE_GGML_QUANT_CASES:
+      break;  // not affine codes (ggml_quants.h)
   }
-  return 0;  // unreachable: the switch covers every QuantType
+  return 0;
 }
 
 void dequantize_block_codes(const uint8_t* src, QuantType t, int g, float s, float z, float* out) {
@@ -100,6 +105,9 @@ void dequantize_block_codes(const uint8_t* src, QuantType t, int g, float s, flo
       }
       return;
     }
+    MOE_GGML_QUANT_CASES:
+      assert(false && "dequantize_block_codes: a ggml type (use ggml_dequantize_row)");
+      return;
   }
 }
 

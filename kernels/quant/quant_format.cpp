@@ -2,6 +2,7 @@
 #include "kernels/quant/quant_format.h"
 
 #include <string>
+#include <utility>
 
 namespace moe {
 
@@ -11,10 +12,20 @@ bool supported_group(int32_t g) {
   return g == 16 || g == 32 || g == 64 || g == 128 || g == 256;
 }
 
+constexpr std::pair<QuantType, std::string_view> kGgmlNames[] = {
+    {QuantType::kGgmlQ4_0, "Q4_0"}, {QuantType::kGgmlQ4_1, "Q4_1"},     {QuantType::kGgmlQ5_0, "Q5_0"},
+    {QuantType::kGgmlQ5_1, "Q5_1"}, {QuantType::kGgmlQ8_0, "Q8_0"},     {QuantType::kGgmlQ2_K, "Q2_K"},
+    {QuantType::kGgmlQ3_K, "Q3_K"}, {QuantType::kGgmlQ4_K, "Q4_K"},     {QuantType::kGgmlQ5_K, "Q5_K"},
+    {QuantType::kGgmlQ6_K, "Q6_K"}, {QuantType::kGgmlIQ4_XS, "IQ4_XS"},
+};
+
 }  // namespace
 
-// "q4g64": the canonical spelling, always with the group.
+// "q4g64": the canonical spelling, always with the group; "Q4_K" for a ggml type.
 std::string quant_format_name(QuantFormat f) {
+  if (is_ggml(f.type))
+    for (const auto& [t, name] : kGgmlNames)
+      if (t == f.type) return std::string(name);
   std::string name = "q";
   name += std::to_string(quant_bits(f.type));
   name += 'g';
@@ -25,6 +36,8 @@ std::string quant_format_name(QuantFormat f) {
 // Accepts exactly "q<b>" and "q<b>g<g>" with b in {8, 4, 3, 2} and g a supported group size
 // written without sign or leading zeros; nullopt for anything else.
 std::optional<QuantFormat> parse_quant_format(std::string_view s) {
+  for (const auto& [t, name] : kGgmlNames)
+    if (s == name) return QuantFormat{t, ggml_block(t).elems};
   if (s.size() < 2 || s[0] != 'q') return std::nullopt;
   QuantFormat f;
   switch (s[1]) {

@@ -28,7 +28,10 @@ cuda::QFormat qformat_of(QuantType t) {
     case QuantType::kQ8: return cuda::QFormat::kQ8;
     case QuantType::kQ4: return cuda::QFormat::kQ4;
     case QuantType::kQ3: return cuda::QFormat::kQ3;
-    case QuantType::kQ2: return cuda::QFormat::kQ2;
+    case QuantType::kQ2:
+      return cuda::QFormat::kQ2;
+    MOE_GGML_QUANT_CASES:
+      break;
   }
   return cuda::QFormat::kNone;
 }

@@ -25,7 +25,10 @@ inline const char* type_name(QuantType t) {
     case QuantType::kQ8: return "q8";
     case QuantType::kQ4: return "q4";
     case QuantType::kQ3: return "q3";
-    case QuantType::kQ2: return "q2";
+    case QuantType::kQ2:
+      return "q2";
+    MOE_GGML_QUANT_CASES:
+      break;
   }
   return "?";
 }
@@ -59,7 +62,11 @@ inline void pack_codes(const std::vector<uint32_t>& codes, QuantFormat f, uint8_
       case QuantType::kQ8: out[j] = static_cast<uint8_t>(c); break;
       case QuantType::kQ4: out[j % (g / 2)] |= static_cast<uint8_t>(c << (4 * (j / (g / 2)))); break;
       case QuantType::kQ3: out[g / 4 + j / 8] |= static_cast<uint8_t>(((c >> 2) & 1u) << (j % 8)); [[fallthrough]];
-      case QuantType::kQ2: out[j % (g / 4)] |= static_cast<uint8_t>((c & 3u) << (2 * (j / (g / 4)))); break;
+      case QuantType::kQ2:
+        out[j % (g / 4)] |= static_cast<uint8_t>((c & 3u) << (2 * (j / (g / 4))));
+        break;
+      MOE_GGML_QUANT_CASES:
+        break;
     }
   }
 }
@@ -98,6 +105,8 @@ inline uint32_t ref_code(const uint8_t* codes, QuantFormat f, int j) {
       const uint32_t hi = (codes[g / 4 + j / 8] >> (j % 8)) & 1u;
       return lo | hi << 2;
     }
+    MOE_GGML_QUANT_CASES:
+      break;
   }
   return 0;
 }

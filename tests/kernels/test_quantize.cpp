@@ -105,6 +105,8 @@ std::vector<uint8_t> pack_by_spec(const std::vector<uint32_t>& c, QuantFormat f,
           for (size_t bit = 0; bit < 8; ++bit) p[g / 4 + i] |= static_cast<uint8_t>(((c[8 * i + bit] >> 2) & 1) << bit);
       }
       break;
+    MOE_GGML_QUANT_CASES:
+      break;
   }
   return b;
 }
