@@ -67,15 +67,43 @@ double read_bandwidth(size_t bytes, int reps, std::vector<double>& all) {
   return moe::bench::median(all);
 }
 
-// N rows of K weights in format f with random codes and valid scales and zeros.
+// Byte offsets of the f16 scale fields of a ggml block (random bytes there could be NaN/Inf).
+std::vector<size_t> ggml_f16_offsets(moe::QuantType t) {
+  switch (t) {
+    case moe::QuantType::kQ8:
+    case moe::QuantType::kQ4:
+    case moe::QuantType::kQ3:
+    case moe::QuantType::kQ2: return {0, 2};
+    case moe::QuantType::kGgmlQ4_0:
+    case moe::QuantType::kGgmlQ5_0:
+    case moe::QuantType::kGgmlQ8_0:
+    case moe::QuantType::kGgmlIQ4_XS: return {0};
+    case moe::QuantType::kGgmlQ4_1:
+    case moe::QuantType::kGgmlQ5_1:
+    case moe::QuantType::kGgmlQ4_K:
+    case moe::QuantType::kGgmlQ5_K: return {0, 2};
+    case moe::QuantType::kGgmlQ2_K: return {80, 82};
+    case moe::QuantType::kGgmlQ3_K: return {108};
+    case moe::QuantType::kGgmlQ6_K: return {208};
+  }
+  return {};
+}
+
+// N rows of K weights in format f with random codes and valid scales and zeros (ggml types:
+// random bytes with finite f16 scale fields).
 std::vector<uint8_t> make_weights(std::mt19937& rng, moe::QuantFormat f, int64_t N, int64_t K) {
   std::vector<uint8_t> w(static_cast<size_t>(N) * moe::quant_row_bytes(f, K));
   std::uniform_int_distribution<int> byte(0, 255);
   for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
   const uint16_t s = moe::f32_to_f16(0.01f), z = moe::f32_to_f16(1.5f);
+  const std::vector<size_t> offs = ggml_f16_offsets(f.type);
   for (size_t o = 0; o < w.size(); o += moe::quant_block_bytes(f)) {
-    std::memcpy(w.data() + o, &s, 2);
-    std::memcpy(w.data() + o + 2, &z, 2);
+    if (moe::is_ggml(f.type)) {
+      for (const size_t off : offs) std::memcpy(w.data() + o + off, &s, 2);
+    } else {
+      std::memcpy(w.data() + o, &s, 2);
+      std::memcpy(w.data() + o + 2, &z, 2);
+    }
   }
   return w;
 }
@@ -88,11 +116,7 @@ struct Case {
 };
 
 std::string case_name(moe::QuantFormat f) {
-  const char* t = f.type == moe::QuantType::kQ8   ? "q8"
-                  : f.type == moe::QuantType::kQ4 ? "q4"
-                  : f.type == moe::QuantType::kQ3 ? "q3"
-                                                  : "q2";
-  return t + std::string("g") + std::to_string(f.group_size);
+  return moe::quant_format_name(f);
 }
 
 }  // namespace
@@ -120,7 +144,8 @@ int main(int argc, char** argv) {
   app.add_option(
       "--format", format_args,
       "formats to run (repeatable; default q8g64 q8g64/t16 q4g64 q4g64/t16 q4g128 q4g128/t16 q3g64 q2g16 q2g16/t16 "
-      "bf16; /t16 = the CPU backend's 16-row tiled layout)");
+      "bf16; /t16 = the CPU backend's 16-row tiled layout; ggml's block types as ggml spells them: Q8_0, Q4_K, "
+      "Q6_K, IQ4_XS, ...)");
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "launch/commands.h"
+#include "launch/engine.h"
 #include "runtime/core/error.h"
 #include "runtime/io/packed_store.h"
 #include "runtime/model/config.h"
@@ -215,9 +216,11 @@ Action add_convert_command(CLI::App& app) {
     bool force = false;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("--model,-m", o->model, "Hugging Face model directory (config.json + *.safetensors)")
+  cmd->add_option(
+         "--model,-m", o->model,
+         "Hugging Face model directory (config.json + *.safetensors) or a GGUF file (its block types are kept)")
       ->required()
-      ->check(CLI::ExistingDirectory);
+      ->check(model_path_check());
   cmd->add_option("--quant,-q", o->quant,
                   "Recipe: a preset or kind=format pairs, e.g. attn=q4,experts=q2g16,router=f16.\n"
                   "Presets: q8, q4, q3, q2 (that format for every kind but the router), mixed-4-2 (attn q4g64,\n"

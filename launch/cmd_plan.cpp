@@ -3,13 +3,16 @@
 // measured (or given) bandwidths. See docs/offloading.md.
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "launch/commands.h"
+#include "launch/engine.h"
 #include "runtime/core/error.h"
 #include "runtime/io/packed_store.h"
 #include "runtime/model/config.h"
+#include "runtime/model/gguf_source.h"
 #include "runtime/offload/bandwidth.h"
 #include "runtime/offload/budget.h"
 #include "runtime/offload/plan.h"
@@ -42,7 +45,24 @@ int plan(const PlanOptions& o) {
   ModelConfig c;
   std::string recipe_spec = o.quant;
   std::filesystem::path experts_bin;
-  if (PackedStore::is_packed(dir)) {
+  std::map<TensorKind, double> file_bytes_per_weight;
+  if (is_gguf_model(dir)) {
+    // The file's own block types: bytes per weight of each kind, from its tensors.
+    auto file = std::make_shared<const GgufFile>(GgufFile::open(dir));
+    c = gguf_model_config(*file);
+    const GgufSource src(file, c);
+    std::map<TensorKind, std::pair<double, double>> sums;  // bytes, weights
+    for (const std::string& name : src.tensor_names()) {
+      const TensorView v = src.tensor(name);
+      auto& [b, n] = sums[classify_tensor(name, *c.arch)];
+      b += static_cast<double>(v.nbytes);
+      n += static_cast<double>(v.numel());
+    }
+    for (const auto& [kind, s] : sums)
+      if (s.second > 0) file_bytes_per_weight[kind] = s.first / s.second;
+    if (recipe_spec.empty()) recipe_spec = "attn=keep";
+    experts_bin = dir;
+  } else if (PackedStore::is_packed(dir)) {
     const PackedStore store = PackedStore::open(dir, /*verify=*/false);  // maps, reads no weight
     c = parse_model_config(store.source_config().dump(), dir / "manifest.json");
     if (recipe_spec.empty()) recipe_spec = store.recipe();
@@ -56,6 +76,7 @@ int plan(const PlanOptions& o) {
   in.context = o.context;
   in.prefill_chunk = o.prefill_chunk;
   in.source_dtype = source_dtype(dir / "config.json");
+  in.stored_bytes_per_weight = file_bytes_per_weight;
   if (!o.gpu_mem.empty()) in.gpu_mem = parse_mem_size(o.gpu_mem, "--gpu-mem");
   in.host_mem = o.host_mem == "auto" ? default_host_budget() : parse_mem_size(o.host_mem, "--host-mem");
   in.bw = Bandwidths{
@@ -76,8 +97,8 @@ int plan(const PlanOptions& o) {
   }
   const MemoryPlan p = make_plan(c, recipe, in);
   std::printf("model            %s\nrecipe           %s\ncontext          %lld positions, prefill chunk %lld\n",
-              c.summary().c_str(), recipe.spec().c_str(), static_cast<long long>(o.context),
-              static_cast<long long>(o.prefill_chunk));
+              c.summary().c_str(), file_bytes_per_weight.empty() ? recipe.spec().c_str() : "as the GGUF file stores it",
+              static_cast<long long>(o.context), static_cast<long long>(o.prefill_chunk));
   if (!measured.empty()) std::printf("measured        %s\n", measured.c_str());
   std::printf("%s", format_plan(p, in).c_str());
   return 0;
@@ -89,9 +110,9 @@ Action add_plan_command(CLI::App& app) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* cmd =
       app.add_subcommand("plan", "Memory per component, tiers and the tokens/s bound, without loading weights");
-  cmd->add_option("--model,-m", o->model_dir, "Model directory (Hugging Face or a packed store)")
+  cmd->add_option("--model,-m", o->model_dir, "Model: a Hugging Face directory, a packed store or a GGUF file")
       ->required()
-      ->check(CLI::ExistingDirectory);
+      ->check(model_path_check());
   cmd->add_option("--quant,-q", o->quant, "Recipe (default: the store's own, or keep for a Hugging Face directory)");
   cmd->add_option("--gpu-mem", o->gpu_mem, "VRAM budget: plan a GPU run (e.g. 16G)");
   cmd->add_option("--host-mem", o->host_mem, "RAM budget (e.g. 24G; auto = 90% of available)")->capture_default_str();

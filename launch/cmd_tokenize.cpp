@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "launch/commands.h"
+#include "launch/engine.h"
 #include "runtime/core/error.h"
+#include "runtime/model/gguf_source.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace moe::cli {
@@ -29,6 +31,11 @@ struct TokenizeOptions {
 Tokenizer load(const TokenizeOptions& o) {
   const std::filesystem::path path(o.tokenizer.empty() ? o.model : o.tokenizer);
   if (std::filesystem::is_directory(path)) return Tokenizer::load(path);
+  if (is_gguf_model(path)) {  // a GGUF file's tokenizer.ggml.* metadata
+    std::optional<Tokenizer> t = load_model_tokenizer(path);
+    if (!t) fail(path.string(), ": this GGUF file has no tokenizer (no tokenizer.ggml.tokens)");
+    return std::move(*t);
+  }
   // A tokenizer.json file: its tokenizer_config.json, if any, sits beside it.
   auto read = [](const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -107,7 +114,7 @@ Action add_tokenize_command(CLI::App& app) {
       "Encode text read from stdin into token ids with a model's tokenizer.json (ids printed space-separated),\n"
       "or decode ids back into text with --decode. Agrees exactly with Hugging Face `tokenizers`.");
   auto o = std::make_shared<TokenizeOptions>();
-  auto* model = cmd->add_option("--model,-m", o->model, "Model directory holding tokenizer.json");
+  auto* model = cmd->add_option("--model,-m", o->model, "Model directory holding tokenizer.json, or a GGUF file");
   auto* tokenizer = cmd->add_option("--tokenizer", o->tokenizer, "A tokenizer.json file or the directory holding it");
   model->excludes(tokenizer);
   cmd->add_flag("--decode", o->decode, "Read token ids (whitespace-separated) and print the text");

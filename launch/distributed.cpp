@@ -136,7 +136,7 @@ std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o, std::uni
     e->backend = make_backend(o.device, o.threads);
     e->model = Model::load(dir, *e->backend, &layout, o.verify,
                            offload_requested(o) ? ExpertBinding::kMapped : ExpertBinding::kResident);
-    if (std::filesystem::exists(dir / "tokenizer.json")) e->tokenizer = Tokenizer::load(dir);
+    e->tokenizer = load_model_tokenizer(dir);
     mine.ok = 1;
     put(mine.text, sizeof mine.text, fingerprint(*e, d.spec));
   } catch (const std::exception& x) {

@@ -9,8 +9,11 @@
 #include "launch/distributed.h"
 #include "runtime/backend/backend_factory.h"
 #include "runtime/core/error.h"
+#include "runtime/io/gguf.h"
 #include "runtime/io/packed_store.h"
+#include "runtime/model/gguf_source.h"
 #include "runtime/quant/quant_cache.h"
+#include "runtime/tokenizer/gguf_vocab.h"
 
 namespace moe::cli {
 
@@ -60,9 +63,10 @@ void add_parallel_options(CLI::App& cmd, EngineOptions& o) {
 
 void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--model,-m", o.model_dir,
-                 "Model directory: config.json, model.safetensors (or a sharded index), tokenizer.json")
+                 "Model: a directory (config.json, model.safetensors or a sharded index, tokenizer.json), a packed "
+                 "store, or a GGUF file")
       ->required()
-      ->check(CLI::ExistingDirectory);
+      ->check(model_path_check());
   cmd.add_option("--device", o.device, "Compute device: cpu, cuda (GPU 0) or cuda:N")->capture_default_str();
   cmd.add_option("--threads,-t", o.threads, "CPU threads (default: all cores, or OMP_NUM_THREADS)");
   cmd.add_option("--prefill-chunk", o.prefill_chunk, "Prompt tokens per forward pass")->capture_default_str();
@@ -104,7 +108,10 @@ std::vector<int32_t> Engine::stop_ids() const {
 
 const Tokenizer& Engine::require_tokenizer(const char* why) const {
   if (!tokenizer)
-    fail(model_dir_for_messages, ": ", why, " needs tokenizer.json, which this model directory does not have");
+    fail(model_dir_for_messages, ": ", why,
+         is_gguf_model(model_dir_for_messages)
+             ? " needs a tokenizer, and this GGUF file has no tokenizer.ggml.* metadata"
+             : " needs tokenizer.json, which this model directory does not have");
   return *tokenizer;
 }
 
@@ -183,6 +190,10 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   if (!o.quant.empty()) {
     if (PackedStore::is_packed(dir))
       fail(o.model_dir, ": --quant applies to Hugging Face directories; this one is already a packed store");
+    if (is_gguf_model(dir))
+      fail(o.model_dir,
+           ": --quant applies to Hugging Face directories; a GGUF file runs in its own types (convert it with moe "
+           "convert --model FILE.gguf --out DIR to keep them in a packed store)");
     const QuantRecipe recipe = QuantRecipe::parse(o.quant);
     bool converted = false;
     int last_percent = -1;
@@ -205,13 +216,34 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   e->model = Model::load(dir, *e->backend, nullptr, o.verify,
                          offload_requested(o) ? ExpertBinding::kMapped : ExpertBinding::kResident);
   const ModelConfig& c = e->model->config();
-  if (std::filesystem::exists(dir / "tokenizer.json")) {
-    e->tokenizer = Tokenizer::load(dir);
-    MOE_CHECK(e->tokenizer->vocab_size() <= c.vocab_size, o.model_dir, "/tokenizer.json: the tokenizer has ",
+  e->tokenizer = load_model_tokenizer(dir);
+  if (e->tokenizer)
+    MOE_CHECK(e->tokenizer->vocab_size() <= c.vocab_size, o.model_dir, ": the tokenizer has ",
               e->tokenizer->vocab_size(), " tokens but the model's vocab_size is ", c.vocab_size);
-  }
   e->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return e;
+}
+
+CLI::Validator model_path_check() {
+  return CLI::Validator(
+      [](std::string& p) -> std::string {
+        std::error_code ec;
+        if (std::filesystem::is_directory(p, ec)) return {};
+        if (std::filesystem::is_regular_file(p, ec))
+          return is_gguf_model(p) ? std::string() : p + ": neither a model directory nor a GGUF file (no GGUF magic)";
+        return "Model path does not exist: " + p;
+      },
+      "DIR|FILE.gguf");
+}
+
+std::optional<Tokenizer> load_model_tokenizer(const std::filesystem::path& model) {
+  if (is_gguf_model(model)) {
+    const GgufFile f = GgufFile::open(model);
+    if (!f.contains("tokenizer.ggml.tokens")) return std::nullopt;
+    return tokenizer_from_gguf_vocab(read_gguf_vocab(f), model);
+  }
+  if (std::filesystem::exists(model / "tokenizer.json")) return Tokenizer::load(model);
+  return std::nullopt;
 }
 
 void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, const SamplingParams& s,
@@ -224,7 +256,9 @@ void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, con
                "backend   %s, sampling %s\n"
                "load      %.3f s\n",
                e.config().summary().c_str(), static_cast<double>(w.bytes) / 1e6,
-               e.model->packed() ? ("packed " + e.model->packed()->recipe()).c_str() : "safetensors",
+               e.model->packed() ? ("packed " + e.model->packed()->recipe()).c_str()
+               : e.model->gguf() ? "gguf"
+                                 : "safetensors",
                w.expert_form == ExpertForm::kFused ? "fused" : "per-expert", static_cast<double>(w.expert_bytes) / 1e6,
                static_cast<double>(e.cache->bytes()) / 1e6, static_cast<long long>(e.cache->capacity()),
                e.backend->name().c_str(), s.describe().c_str(), e.load_seconds);

@@ -48,6 +48,9 @@ struct Distributed;  // launch/distributed.h
 
 // Registers --host-mem, --gpu-mem, --cache-policy, --miss-policy, --prefetch-depth,
 // --expert-reader, --offload-stats, --placement (part of add_engine_options).
+// --model's check: an existing directory (Hugging Face or packed store) or a GGUF file.
+CLI::Validator model_path_check();
+
 void add_offload_options(CLI::App& cmd, EngineOptions& o);
 
 // Registers --tp, --pp, --ep, --layers, --comm (part of add_engine_options).
@@ -112,6 +115,11 @@ QuantizeOptions quantize_options(const std::string& quantizer);
 // Loads backend, weights and tokenizer; call prepare() before generating. With o.quant, a
 // Hugging Face directory is converted into the quantization cache first (once).
 std::unique_ptr<Engine> load_engine(const EngineOptions& o);
+
+// The tokenizer of a model: a directory's tokenizer.json (+ tokenizer_config.json), or a GGUF
+// file's tokenizer.* metadata (runtime/tokenizer/gguf_vocab.h). nullopt when it has none (token
+// ids in and out only). Throws moe::Error for one that is there but malformed.
+std::optional<Tokenizer> load_model_tokenizer(const std::filesystem::path& model);
 
 // The stats block: model, weights, backend, load, prompt and decode speed, stop reason.
 void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, const SamplingParams& s,

@@ -34,6 +34,7 @@
 
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/ggml_qlinear.h"
 #include "kernels/cpu/qlinear_isa.h"
 #include "kernels/cpu/qtile.h"
 #include "kernels/quant/quant_format.h"
@@ -506,6 +507,10 @@ bool qisa_has_vnni() {
 
 void qlinear(const float* x, int64_t T, int64_t K, QWeight w, int64_t N, WeightRef bias, float* y) {
   assert(bias.data == nullptr || dtype_is_compute(bias.dtype));
+  if (is_ggml(w.format.type)) {  // ggml's blocks, as a GGUF file holds them
+    ggml_qlinear(x, T, K, w.data, w.format.type, N, bias, y);
+    return;
+  }
   // Prepared x, reused across calls by the calling thread: no allocation per decode step.
   thread_local XQuant q;
   thread_local std::vector<float> xs;
@@ -540,7 +545,8 @@ void qswiglu(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up, QWe
   float* u = scratch + T * I;  // (T, I) up projections
   // Prepared x, reused across calls by the calling thread (qlinear below has its own).
   thread_local XQuant qg, qu;
-  if (gate.layout != up.layout) {  // not made by CpuBackend (it lays out an MLP's weights alike)
+  if (gate.layout != up.layout || is_ggml(gate.format.type) ||
+      is_ggml(up.format.type)) {  // not made by CpuBackend (it lays out an MLP's weights alike)
     qlinear(x, T, H, gate, I, WeightRef{}, g);
     qlinear(x, T, H, up, I, WeightRef{}, u);
   } else if (gate.layout == QuantLayout::kTile16) {

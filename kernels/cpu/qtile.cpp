@@ -178,6 +178,7 @@ struct RowAcc {
 }  // namespace
 
 bool qtile_has_layout(QuantFormat f) {
+  if (is_ggml(f.type)) return false;                      // ggml's blocks stay as stored
   return f.type != QuantType::kQ3 || f.group_size >= 32;  // q3's bit plane needs 32 codes per chunk
 }
 

@@ -8,6 +8,8 @@
 // thread count.
 #include "kernels/quant/quantize.h"
 
+#include "kernels/quant/ggml_quants.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -148,6 +150,13 @@ void quantize_rows(const float* w, int64_t N, int64_t K, QuantFormat f, const Qu
 }
 
 void dequantize_rows(const uint8_t* q, int64_t N, int64_t K, QuantFormat f, float* out) {
+  if (is_ggml(f.type)) {  // ggml's block formats, as GGUF files hold them
+    assert(K % f.group_size == 0);
+    const size_t row_bytes = quant_row_bytes(f, K);
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) ggml_dequantize_row(f.type, q + static_cast<size_t>(n) * row_bytes, K, out + n * K);
+    return;
+  }
   assert(f.group_size > 0 && f.group_size % 8 == 0);
   assert(K % f.group_size == 0);
   const int64_t blocks = K / f.group_size;

@@ -22,11 +22,12 @@ struct QuantizeOptions {
 };
 
 // Quantizes row-major weights w (N, K) into N * quant_row_bytes(f, K) bytes at out.
-// Preconditions: K % f.group_size == 0; all w finite. Multithreaded over rows (OpenMP).
-// Deterministic: the same input gives the same bytes whatever the thread count.
+// Preconditions: K % f.group_size == 0; all w finite; f one of our types (not is_ggml). Multithreaded over rows
+// (OpenMP). Deterministic: the same input gives the same bytes whatever the thread count.
 void quantize_rows(const float* w, int64_t N, int64_t K, QuantFormat f, const QuantizeOptions& opt, uint8_t* out);
 
-// out (N, K) = dequantized weights. Multithreaded over rows.
+// out (N, K) = dequantized weights, of our formats or ggml's (ggml_dequantize_row). Multithreaded
+// over rows.
 void dequantize_rows(const uint8_t* q, int64_t N, int64_t K, QuantFormat f, float* out);
 
 // Reads code j (0 <= j < group_size) of one block; for tests and reference paths.

@@ -36,6 +36,41 @@ cuda::QFormat qformat_of(QuantType t) {
   return cuda::QFormat::kNone;
 }
 
+cuda::GgmlType ggml_type_of(QuantType t) {
+  switch (t) {
+    case QuantType::kGgmlQ4_0: return cuda::GgmlType::kQ4_0;
+    case QuantType::kGgmlQ4_1: return cuda::GgmlType::kQ4_1;
+    case QuantType::kGgmlQ5_0: return cuda::GgmlType::kQ5_0;
+    case QuantType::kGgmlQ5_1: return cuda::GgmlType::kQ5_1;
+    case QuantType::kGgmlQ8_0: return cuda::GgmlType::kQ8_0;
+    case QuantType::kGgmlQ2_K: return cuda::GgmlType::kQ2_K;
+    case QuantType::kGgmlQ3_K: return cuda::GgmlType::kQ3_K;
+    case QuantType::kGgmlQ4_K: return cuda::GgmlType::kQ4_K;
+    case QuantType::kGgmlQ5_K: return cuda::GgmlType::kQ5_K;
+    case QuantType::kGgmlQ6_K: return cuda::GgmlType::kQ6_K;
+    case QuantType::kGgmlIQ4_XS: return cuda::GgmlType::kIQ4_XS;
+    case QuantType::kQ8:
+    case QuantType::kQ4:
+    case QuantType::kQ3:
+    case QuantType::kQ2: break;
+  }
+  fail("cuda backend: ", quant_format_name(QuantFormat{t, 0}), " is not a ggml type");
+}
+
+cuda::GgmlWeight ggml_operand(const Tensor& w, const char* op, const char* what) {
+  MOE_CHECK(w.device == Device::kCuda, "cuda backend: ", op, ": ", what, " ", shape_str(w),
+            " is not in device memory (load it with load_weight)");
+  MOE_CHECK(is_ggml_weight(w), "cuda backend: ", op, ": ", what, " is not a ggml-typed weight");
+  cuda::GgmlWeight o;
+  o.data = w.data;
+  o.type = ggml_type_of(w.quant->type);
+  o.k = w.rank == 0 ? 1 : w.dim(w.rank - 1);
+  o.n = o.k == 0 ? 0 : w.numel() / o.k;
+  MOE_CHECK(o.k % cuda::ggml_block_elems(o.type) == 0, "cuda backend: ", op, ": ", what, " ", shape_str(w),
+            ": row length is not a multiple of the ", quant_format_name(*w.quant), " block");
+  return o;
+}
+
 cuda::Elem elem_of(DType t, const char* op, const char* what) {
   if (!dtype_is_compute(t))
     fail("cuda backend: ", op, ": ", what, " has dtype ", dtype_name(t),
@@ -56,6 +91,8 @@ cuda::WeightOperand weight_operand(const Tensor& w, const char* op, const char* 
   o.k = w.rank == 0 ? 1 : w.dim(w.rank - 1);
   o.n = o.k == 0 ? 0 : w.numel() / o.k;
   if (w.quant) {
+    MOE_CHECK(!is_ggml(w.quant->type), "cuda backend: ", op, ": ", what, " is ", quant_format_name(*w.quant),
+              ", a ggml type, which this op does not take yet");
     o.q = qformat_of(w.quant->type);
     o.group = w.quant->group_size;
   } else {
@@ -184,7 +221,7 @@ Tensor CudaBackend::load_weight(const TensorView& w) {
   m.flush_capture();
   t.data = m.pool.allocate(w.nbytes);
   if (w.nbytes == 0) return t;
-  if (!w.quant) {
+  if (!w.quant || is_ggml(w.quant->type)) {  // ggml blocks stay in their stored layout
     MOE_CUDA_CHECK(cudaMemcpy(t.data, w.data, w.nbytes, cudaMemcpyHostToDevice));
     return t;
   }
@@ -200,7 +237,7 @@ Tensor CudaBackend::load_weight(const TensorView& w) {
 }
 
 Tensor CudaBackend::adopt_weight_in_place(Tensor w) {
-  if (!w.quant) return w;
+  if (!w.quant || is_ggml(w.quant->type)) return w;  // ggml blocks: the stored layout is the device one
   MOE_CHECK(w.device == Device::kCuda, "cuda backend: adopt_weight_in_place needs a weight in device memory, got ",
             shape_str(w), " on the host");
   Impl& m = *impl_;

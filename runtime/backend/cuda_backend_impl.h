@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "kernels/cuda/device.cuh"
+#include "kernels/cuda/gemv_ggml.cuh"
 #include "kernels/cuda/operand.cuh"
 #include "runtime/backend/cuda_backend.h"
 #include "runtime/backend/cuda_graphs.h"
@@ -57,11 +58,18 @@ struct CudaBackend::Impl {
   float* work_floats(int64_t floats);
 };
 
-// Tensor -> kernel operand descriptions (shape checks are the caller's).
+// Tensor -> kernel operand descriptions (shape checks are the caller's). weight_operand refuses
+// ggml-typed weights (their kernels take a GgmlWeight: is_ggml_weight, ggml_operand).
 cuda::WeightOperand weight_operand(const Tensor& w, const char* op, const char* what);
 cuda::BiasOperand bias_operand(const Tensor& b);
 cuda::Elem elem_of(DType t, const char* op, const char* what);
 // The kernels' spelling of a quantized format.
 cuda::QFormat qformat_of(QuantType t);
+// ggml-typed weights: kept in their stored layout (no repack), run by kernels/cuda/gemv_ggml.cuh.
+inline bool is_ggml_weight(const Tensor& w) {
+  return w.quant && is_ggml(w.quant->type);
+}
+cuda::GgmlType ggml_type_of(QuantType t);  // fails for a type that is not ggml's
+cuda::GgmlWeight ggml_operand(const Tensor& w, const char* op, const char* what);
 
 }  // namespace moe

@@ -9,6 +9,7 @@
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/gemv_ggml.cuh"
 #include "kernels/cuda/kv_append.cuh"
 #include "kernels/cuda/residual_add.cuh"
 #include "kernels/cuda/rms_norm.cuh"
@@ -37,6 +38,78 @@ int to_int(int64_t v, const char* what) {
 bool same_storage(const cuda::WeightOperand& a, const cuda::WeightOperand& b) {
   return a.q == b.q && a.group == b.group && (a.q != cuda::QFormat::kNone || a.elem == b.elem) && a.n == b.n &&
          a.k == b.k;
+}
+
+// y (T, N) = x (T, K) w^T for any stored weight, into device f32 rows (no shape checks): the
+// ggml kernels for ggml-typed weights, else the GEMV (T <= kGemvMaxTokens) or the GEMM, whose
+// scratch is the start of `m`'s op scratch: the caller reserves it beforehand, so that this
+// work_floats call does not move buffers the caller placed after it.
+void product(CudaBackend::Impl& m, const float* x, int T, const Tensor& w, float* y) {
+  if (is_ggml_weight(w)) {
+    cuda::ggml_linear(x, T, ggml_operand(w, "swiglu_mlp", "weight"), cuda::BiasOperand{}, y, m.s());
+    return;
+  }
+  const cuda::WeightOperand wo = weight_operand(w, "swiglu_mlp", "weight");
+  if (T <= cuda::kGemvMaxTokens) {
+    cuda::gemv(x, T, wo, cuda::BiasOperand{}, y, m.s());
+    return;
+  }
+  cuda::gemm(x, T, wo, cuda::BiasOperand{}, y, m.work_floats(cuda::gemm_scratch_floats(T, wo)), m.s());
+}
+
+// linear() with a ggml-typed weight (kept in its stored layout).
+void linear_ggml(CudaBackend::Impl& m, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  const cuda::GgmlWeight wo = ggml_operand(w, "linear", "weight");
+  const int64_t tokens = x.dim(0), k = x.row_size();
+  MOE_CHECK(w.rank == 2 && wo.k == k && y.dim(0) == tokens && y.row_size() == wo.n, "cuda backend: linear: x ",
+            shape_str(x), " w ", shape_str(w), " y ", shape_str(y));
+  const cuda::BiasOperand b = bias_operand(bias);
+  MOE_CHECK(bias.empty() || bias.numel() == wo.n, "cuda backend: linear: bias ", shape_str(bias), " for ", wo.n,
+            " outputs");
+  const int T = to_int(tokens, "linear tokens");
+  if (T == 0) return;
+  m.begin_op(T);
+  cuda::ggml_linear(x.as<const float>(), T, wo, b, y.as<float>(), m.s());
+}
+
+// swiglu_mlp() when any of its weights is ggml-typed. Gate and up of one ggml type: one fused
+// kernel (silu(g) * u written once), then down. Otherwise (mixed storage): gate and up products
+// into two buffers, silu_mul, down.
+void swiglu_mlp_ggml(CudaBackend::Impl& m, const Tensor& x, const MlpWeights& w, Tensor& y) {
+  auto cols = [](const Tensor& t) { return t.rank == 0 ? int64_t{1} : t.dim(t.rank - 1); };
+  auto rows = [&](const Tensor& t) { return cols(t) == 0 ? int64_t{0} : t.numel() / cols(t); };
+  for (const Tensor* t : {&w.gate, &w.up, &w.down})
+    MOE_CHECK(t->device == Device::kCuda, "cuda backend: swiglu_mlp: weight ", shape_str(*t),
+              " is not in device memory (load it with load_weight)");
+  const int64_t tokens = x.dim(0), H = x.row_size(), I = rows(w.gate);
+  MOE_CHECK(cols(w.gate) == H && cols(w.up) == H && rows(w.up) == I && rows(w.down) == H && cols(w.down) == I &&
+                y.dim(0) == tokens && y.row_size() == H,
+            "cuda backend: swiglu_mlp: x ", shape_str(x), " gate ", shape_str(w.gate), " up ", shape_str(w.up),
+            " down ", shape_str(w.down), " y ", shape_str(y));
+  const int T = to_int(tokens, "tokens");
+  if (T == 0) return;
+  m.begin_op(T);
+  const bool fused = is_ggml_weight(w.gate) && is_ggml_weight(w.up) && w.gate.quant->type == w.up.quant->type;
+  // Scratch layout: [GEMM scratch of the non-ggml products][h (T, I)][up (T, I), unfused only],
+  // reserved at once so that no later work_floats call moves it.
+  int64_t sn = 0;
+  if (T > cuda::kGemvMaxTokens)
+    for (const Tensor* t : {&w.gate, &w.up, &w.down})
+      if (!is_ggml_weight(*t))
+        sn = std::max(sn, cuda::gemm_scratch_floats(T, weight_operand(*t, "swiglu_mlp", "weight")));
+  const int64_t hn = static_cast<int64_t>(T) * I;
+  float* h = m.work_floats(sn + hn * (fused ? 1 : 2)) + sn;
+  const float* xp = x.as<const float>();
+  if (fused) {
+    cuda::ggml_swiglu(xp, T, ggml_operand(w.gate, "swiglu_mlp", "gate"), ggml_operand(w.up, "swiglu_mlp", "up"), h,
+                      m.s());
+  } else {
+    float* up = h + hn;
+    product(m, xp, T, w.gate, h);
+    product(m, xp, T, w.up, up);
+    cuda::silu_mul(h, up, hn, h, m.s());
+  }
+  product(m, h, T, w.down, y.as<float>());
 }
 
 }  // namespace
@@ -69,6 +142,10 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& 
 void CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   expect_f32(x, "linear", "x");
   expect_f32(y, "linear", "y");
+  if (is_ggml_weight(w)) {
+    linear_ggml(*impl_, x, w, bias, y);
+    return;
+  }
   const cuda::WeightOperand wo = weight_operand(w, "linear", "weight");
   const int64_t tokens = x.dim(0), k = x.row_size();
   MOE_CHECK(w.rank == 2 && wo.k == k && y.dim(0) == tokens && y.row_size() == wo.n, "cuda backend: linear: x ",
@@ -228,6 +305,10 @@ void CudaBackend::route_topk(const Tensor& logits, int64_t top_k, bool renormali
 void CudaBackend::swiglu_mlp(const Tensor& x, const MlpWeights& w, Tensor& y) {
   expect_f32(x, "swiglu_mlp", "x");
   expect_f32(y, "swiglu_mlp", "y");
+  if (is_ggml_weight(w.gate) || is_ggml_weight(w.up) || is_ggml_weight(w.down)) {
+    swiglu_mlp_ggml(*impl_, x, w, y);
+    return;
+  }
   const cuda::WeightOperand g = weight_operand(w.gate, "swiglu_mlp", "gate");
   const cuda::WeightOperand u = weight_operand(w.up, "swiglu_mlp", "up");
   const cuda::WeightOperand d = weight_operand(w.down, "swiglu_mlp", "down");

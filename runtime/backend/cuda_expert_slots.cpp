@@ -77,7 +77,7 @@ class CudaExpertSlots final : public DeviceExpertSlots {
                 "cuda backend: an expert weight lies outside its host slot");
       const uint64_t rel = static_cast<uint64_t>(src - host_base);
       d.data = base + rel;
-      if (!w.quant) {
+      if (!w.quant || is_ggml(w.quant->type)) {  // ggml blocks stay in their stored layout
         MOE_CUDA_CHECK(cudaMemcpyAsync(d.data, src, w.nbytes(), cudaMemcpyHostToDevice, cs));
       } else {
         const int64_t K = w.dim(w.rank - 1);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "runtime/core/error.h"
+#include "runtime/io/json_limits.h"
 #include "runtime/io/tensor_view.h"
 
 namespace moe {
@@ -91,9 +92,11 @@ PackedStore PackedStore::open(const fs::path& dir, bool verify) {
   MOE_CHECK(in.good(), manifest_path.string(), ": cannot open");
   std::stringstream buf;
   buf << in.rdbuf();
+  const std::string text = buf.str();
+  check_json_depth(text, manifest_path.string());
   json m;
   try {
-    m = json::parse(buf.str());
+    m = json::parse(text);
   } catch (const json::exception& e) {
     fail(manifest_path.string(), ": invalid JSON: ", e.what());
   }

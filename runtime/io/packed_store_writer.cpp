@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 #include "runtime/core/error.h"
@@ -207,6 +208,19 @@ void PackedStoreWriter::copy_file(const fs::path& src) {
   std::error_code ec;
   fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
   if (ec) fail(src.string(), ": cannot copy to ", dst.string(), ": ", ec.message());
+  fsync_path(dst, false);
+}
+
+void PackedStoreWriter::write_file(const std::string& name, const std::string& text) {
+  MOE_CHECK(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", "PackedStoreWriter: '",
+            name, "' is not a plain file name");
+  const fs::path dst = partial_ / name;
+  {
+    std::ofstream out(dst, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) fail(dst.string(), ": cannot write");
+  }
   fsync_path(dst, false);
 }
 

@@ -59,6 +59,8 @@ class PackedStoreWriter {
 
   // Copies `src` into the store directory under its file name.
   void copy_file(const std::filesystem::path& src);
+  // Writes `text` into the store directory as `name` (a plain file name).
+  void write_file(const std::string& name, const std::string& text);
 
   // Writes manifest.json, fsyncs, renames onto `out` (replacing an existing `out` when the
   // writer was made with replace). Throws moe::Error on failure (the partial dir is removed).

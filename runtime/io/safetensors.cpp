@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/core/error.h"
+#include "runtime/io/json_limits.h"
 
 namespace moe {
 namespace {
@@ -91,7 +92,7 @@ class StrictJsonChecker final : public nlohmann::json_sax<Json> {
   bool binary(binary_t& /*val*/) override { return true; }
   bool start_object(std::size_t /*elements*/) override {
     if (depth_ == 0) top_is_object_ = true;
-    ++depth_;
+    if (++depth_ > kMaxJsonDepth) return too_deep();
     keys_.emplace_back();
     return true;
   }
@@ -106,7 +107,7 @@ class StrictJsonChecker final : public nlohmann::json_sax<Json> {
     return true;
   }
   bool start_array(std::size_t /*elements*/) override {
-    ++depth_;
+    if (++depth_ > kMaxJsonDepth) return too_deep();
     return true;
   }
   bool end_array() override {
@@ -120,13 +121,20 @@ class StrictJsonChecker final : public nlohmann::json_sax<Json> {
   }
 
   const std::optional<std::string>& duplicate() const { return duplicate_; }
+  // Nested deeper than kMaxJsonDepth (the DOM copies and dumps recursively): stopped there.
+  bool nested_too_deep() const { return too_deep_; }
   const std::string& error() const { return error_; }
   bool top_is_object() const { return top_is_object_; }
 
  private:
+  bool too_deep() {
+    too_deep_ = true;
+    return false;
+  }
   std::vector<std::set<std::string>> keys_;  // keys seen so far, one set per open object
   size_t depth_ = 0;
   bool top_is_object_ = false;
+  bool too_deep_ = false;
   std::optional<std::string> duplicate_;
   std::string error_;
 };
@@ -141,6 +149,7 @@ Json parse_json_object(std::string_view text, const std::string& where, const ch
   StrictJsonChecker checker;
   const bool ok = Json::sax_parse(text.begin(), text.end(), &checker);
   if (checker.duplicate()) fail(where, ": ", what, " has duplicate key \"", *checker.duplicate(), "\"");
+  if (checker.nested_too_deep()) fail(where, ": ", what, " nests deeper than ", kMaxJsonDepth, " levels");
   MOE_CHECK(ok, where, ": ", what, " is not valid JSON: ", checker.error());
   MOE_CHECK(checker.top_is_object(), where, ": ", what, " is not a JSON object");
   try {
@@ -166,7 +175,7 @@ const Json& require_key(const Json& obj, const char* key, const std::string& whe
 }
 
 DType parse_dtype(const Json& v, const std::string& where) {
-  MOE_CHECK(v.is_string(), where, ": dtype must be a string, found ", v.type_name(), " ", v.dump());
+  MOE_CHECK(v.is_string(), where, ": dtype must be a string, found ", v.type_name(), " ", json_excerpt(v));
   const auto& s = v.get_ref<const std::string&>();
   const auto t = dtype_from_name(s);
   MOE_CHECK(t.has_value(), where, ": unknown dtype \"", s, "\"");
@@ -174,17 +183,17 @@ DType parse_dtype(const Json& v, const std::string& where) {
 }
 
 std::vector<int64_t> parse_shape(const Json& v, const std::string& where) {
-  MOE_CHECK(v.is_array(), where, ": shape must be an array, found ", v.type_name(), " ", v.dump());
+  MOE_CHECK(v.is_array(), where, ": shape must be an array, found ", v.type_name(), " ", json_excerpt(v));
   std::vector<int64_t> shape;
   shape.reserve(v.size());
   for (const auto& d : v) {
-    MOE_CHECK(!d.is_number_integer() || d.is_number_unsigned(), where, ": negative dim ", d.dump(), " in shape ",
-              v.dump());
-    MOE_CHECK(d.is_number_unsigned(), where, ": shape ", v.dump(),
-              " has a dim that is not a non-negative integer: ", d.dump());
+    MOE_CHECK(!d.is_number_integer() || d.is_number_unsigned(), where, ": negative dim ", json_excerpt(d), " in shape ",
+              json_excerpt(v));
+    MOE_CHECK(d.is_number_unsigned(), where, ": shape ", json_excerpt(v),
+              " has a dim that is not a non-negative integer: ", json_excerpt(d));
     const auto u = d.get<uint64_t>();
     MOE_CHECK(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where, ": dim ", u, " in shape ",
-              v.dump(), " is too large");
+              json_excerpt(v), " is too large");
     shape.push_back(static_cast<int64_t>(u));
   }
   return shape;
@@ -192,7 +201,7 @@ std::vector<int64_t> parse_shape(const Json& v, const std::string& where) {
 
 std::pair<uint64_t, uint64_t> parse_offsets(const Json& v, const std::string& where) {
   MOE_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_unsigned() && v[1].is_number_unsigned(), where,
-            ": data_offsets must be [begin, end] with two non-negative integers, found ", v.dump());
+            ": data_offsets must be [begin, end] with two non-negative integers, found ", json_excerpt(v));
   return {v[0].get<uint64_t>(), v[1].get<uint64_t>()};
 }
 
@@ -235,7 +244,7 @@ std::map<std::string, std::string> parse_metadata(const Json& v, const std::stri
   std::map<std::string, std::string> out;
   for (const auto& [k, val] : v.items()) {
     MOE_CHECK(val.is_string(), path, ": ", kMetadataKey, " key '", k, "' must map to a string, found ", val.type_name(),
-              " ", val.dump());
+              " ", json_excerpt(val));
     out.emplace(k, val.get<std::string>());
   }
   return out;

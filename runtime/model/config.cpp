@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/core/error.h"
+#include "runtime/io/json_limits.h"
 
 namespace moe {
 namespace {
@@ -69,7 +70,7 @@ class ConfigReader {
   const std::filesystem::path& source() const { return source_; }
 
   [[noreturn]] void bad_type(std::string_view key, std::string_view want, const json& got) const {
-    fail(source_.string(), ": key '", key, "' must be ", want, ", found ", got.dump());
+    fail(source_.string(), ": key '", key, "' must be ", want, ", found ", json_excerpt(got));
   }
 
  private:
@@ -90,6 +91,7 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 json parse_json(const std::string& text, const std::filesystem::path& source) {
+  check_json_depth(text, source.string());
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
@@ -201,7 +203,7 @@ void resolve_windows(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c
           if (kind == "sliding_attention")
             c.layer_window[i] = w;
           else if (kind != "full_attention")
-            fail(r.source().string(), ": layer_types[", i, "] is ", t[i].dump(),
+            fail(r.source().string(), ": layer_types[", i, "] is ", json_excerpt(t[i]),
                  ", expected \"full_attention\" or \"sliding_attention\"");
         }
       } else {
@@ -248,6 +250,33 @@ void check_positive(const ConfigReader& r, std::string_view key, int64_t v) {
   if (v <= 0) fail(r.source().string(), ": ", key, " must be positive, found ", v);
 }
 
+// Upper bounds on what a config may describe, far above any released model (the largest have
+// about 128 layers, hidden 16k, 512 experts, vocab 256k, 1T parameters), so that a damaged or
+// hostile config.json fails here rather than in a multi-gigabyte allocation or an overflow of
+// the size arithmetic downstream. docs/architecture.md lists them.
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxWidth = int64_t{1} << 20;  // hidden, intermediate, head_dim, heads
+constexpr int64_t kMaxExperts = int64_t{1} << 16;
+constexpr int64_t kMaxVocab = int64_t{1} << 24;  // token ids are int32
+constexpr double kMaxParameters = 1e15;
+
+void check_at_most(const ConfigReader& r, std::string_view key, int64_t v, int64_t limit) {
+  if (v > limit)
+    fail(r.source().string(), ": ", key, " ", v, " is larger than this runtime supports (at most ", limit, ")");
+}
+
+// Parameters the config describes, in double (cannot overflow), against kMaxParameters.
+void check_parameter_count(const ConfigReader& r, const ModelConfig& c) {
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double attn = d(c.hidden_size) * d(c.q_width() + 2 * c.kv_width()) + d(c.q_width()) * d(c.hidden_size);
+  const double moe = d(c.num_experts) * 3 * d(c.hidden_size) * d(c.expert_intermediate) +
+                     3 * d(c.hidden_size) * d(c.shared_intermediate + c.dense_intermediate);
+  const double total = d(c.num_layers) * (attn + moe) + 2 * d(c.vocab_size) * d(c.hidden_size);
+  if (total > kMaxParameters)
+    fail(r.source().string(), ": the config describes about ", total, " parameters, more than this runtime supports (",
+         kMaxParameters, ")");
+}
+
 }  // namespace
 
 bool ModelConfig::has_dense_layers() const {
@@ -281,12 +310,18 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
                       {"num_attention_heads", c.num_heads},
                       {"num_key_value_heads", c.num_kv_heads}})
     check_positive(r, k, v);
+  check_at_most(r, "vocab_size", c.vocab_size, kMaxVocab);
+  check_at_most(r, "hidden_size", c.hidden_size, kMaxWidth);
+  check_at_most(r, "num_hidden_layers", c.num_layers, kMaxLayers);
+  check_at_most(r, "num_attention_heads", c.num_heads, kMaxWidth);
+  check_at_most(r, "num_key_value_heads", c.num_kv_heads, kMaxWidth);
   if (c.num_heads % c.num_kv_heads != 0)
     fail(source.string(), ": contradictory keys: num_attention_heads ", c.num_heads,
          " is not a multiple of num_key_value_heads ", c.num_kv_heads);
   if (r.has("head_dim")) {
     c.head_dim = r.require_int("head_dim");
     check_positive(r, "head_dim", c.head_dim);
+    check_at_most(r, "head_dim", c.head_dim, kMaxWidth);
   } else {
     if (c.hidden_size % c.num_heads != 0)
       fail(source.string(), ": hidden_size ", c.hidden_size, " is not divisible by num_attention_heads ", c.num_heads,
@@ -306,6 +341,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
   check_positive(r, experts_key, c.num_experts);
   check_positive(r, "num_experts_per_tok", c.experts_per_token);
   check_positive(r, spec.expert_width_key, c.expert_intermediate);
+  check_at_most(r, experts_key, c.num_experts, kMaxExperts);
+  check_at_most(r, spec.expert_width_key, c.expert_intermediate, kMaxWidth);
   if (c.experts_per_token > c.num_experts)
     fail(source.string(), ": contradictory keys: num_experts_per_tok ", c.experts_per_token, " > ", experts_key, " ",
          c.num_experts);
@@ -318,11 +355,14 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
   if (c.has_dense_layers()) {
     c.dense_intermediate = r.require_int("intermediate_size");
     check_positive(r, "intermediate_size", c.dense_intermediate);
+    check_at_most(r, "intermediate_size", c.dense_intermediate, kMaxWidth);
   }
   if (spec.shared_expert) {
     c.shared_intermediate = r.require_int("shared_expert_intermediate_size");
     check_positive(r, "shared_expert_intermediate_size", c.shared_intermediate);
+    check_at_most(r, "shared_expert_intermediate_size", c.shared_intermediate, kMaxWidth);
   }
+  check_parameter_count(r, c);
 
   if (!spec.qkv_bias_key.empty()) c.qkv_bias = r.get_bool(spec.qkv_bias_key, spec.qkv_bias_default);
   c.o_bias = spec.o_proj_bias_follows_key && c.qkv_bias;

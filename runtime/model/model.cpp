@@ -1,12 +1,18 @@
 #include "runtime/model/model.h"
 
+#include "runtime/model/gguf_source.h"
+
 namespace moe {
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& backend, const ParallelLayout* layout,
                                    bool verify, ExpertBinding experts) {
   ModelConfig config;
   std::unique_ptr<WeightSource> source;
-  if (PackedStore::is_packed(dir)) {
+  if (is_gguf_model(dir)) {
+    auto file = std::make_shared<const GgufFile>(GgufFile::open(dir));
+    config = gguf_model_config(*file);
+    source = std::make_unique<GgufSource>(std::move(file), config);
+  } else if (PackedStore::is_packed(dir)) {
     PackedStore store = PackedStore::open(dir, verify);
     config = parse_model_config(store.source_config().dump(), dir / "manifest.json");
     source = std::make_unique<PackedSource>(std::move(store));
@@ -21,9 +27,14 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, Backend& ba
 }
 
 ModelConfig Model::read_config(const std::filesystem::path& dir) {
+  if (is_gguf_model(dir)) return gguf_model_config(GgufFile::open(dir));
   if (!PackedStore::is_packed(dir)) return load_model_config(dir);
   const PackedStore store = PackedStore::open(dir, /*verify=*/false);
   return parse_model_config(store.source_config().dump(), dir / "manifest.json");
+}
+
+const GgufSource* Model::gguf() const {
+  return dynamic_cast<const GgufSource*>(source_.get());
 }
 
 const PackedStore* Model::packed() const {

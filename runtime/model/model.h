@@ -12,10 +12,13 @@
 
 namespace moe {
 
+class GgufSource;
+
 class Model {
  public:
-  // Reads a Hugging Face directory (config.json + safetensors) or a packed store written by
-  // `moe convert` (manifest.json; checksums verified when `verify`), checks and binds every
+  // Reads a Hugging Face directory (config.json + safetensors), a packed store written by
+  // `moe convert` (manifest.json; checksums verified when `verify`) or a GGUF file
+  // (runtime/model/gguf_source.h), checks and binds every
   // tensor for `layout` (all layers on one process when null). Throws moe::Error with the file,
   // tensor and problem for anything malformed. Not movable: weights point into mapped files.
   // `experts`: ExpertBinding::kMapped when the offloading tiers serve the routed experts
@@ -24,7 +27,7 @@ class Model {
                                      const ParallelLayout* layout = nullptr, bool verify = true,
                                      ExpertBinding experts = ExpertBinding::kResident);
 
-  // The config of a Hugging Face directory or a packed store, without opening the weights (what
+  // The config of a Hugging Face directory, a packed store or a GGUF file, without opening the weights (what
   // a parallel layout is planned from before each rank loads its part).
   static ModelConfig read_config(const std::filesystem::path& dir);
 
@@ -34,6 +37,8 @@ class Model {
   const WeightSource& source() const { return *source_; }
   // The packed store, when the model was loaded from one.
   const PackedStore* packed() const;
+  // The GGUF file's source, when the model was loaded from one.
+  const GgufSource* gguf() const;
 
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

@@ -1,6 +1,7 @@
 #include "runtime/offload/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "runtime/core/error.h"
@@ -27,6 +28,8 @@ MemoryPlan make_plan(const ModelConfig& c, const QuantRecipe& recipe, const Plan
   p.gpu = in.gpu_mem > 0;
   const int64_t h = c.hidden_size, v = c.vocab_size;
   auto bytes = [&](TensorKind k, int64_t rows, int64_t cols) {
+    if (const auto it = in.stored_bytes_per_weight.find(k); it != in.stored_bytes_per_weight.end())
+      return static_cast<uint64_t>(std::ceil(it->second * static_cast<double>(rows) * static_cast<double>(cols)));
     return stored_bytes(recipe.choice(k), in.source_dtype, rows, cols);
   };
   const uint64_t norm = stored_bytes({}, in.source_dtype, 1, h);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct PlanInputs {
   uint64_t host_mem = 0;              // RAM budget
   DType source_dtype = DType::kBF16;  // what "keep" stores
   Bandwidths bw;
+  // Stored bytes per weight of each kind as a file holds them (a GGUF file's mixed block types),
+  // used instead of the recipe for the kinds present.
+  std::map<TensorKind, double> stored_bytes_per_weight;
 };
 
 struct PlanComponent {

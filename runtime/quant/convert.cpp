@@ -18,6 +18,8 @@
 #include "runtime/io/packed_store_writer.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/model/config.h"
+#include "runtime/model/gguf_source.h"
+#include "runtime/tokenizer/gguf_vocab.h"
 
 #ifndef MOE_VERSION
 #define MOE_VERSION "0.1.0"
@@ -36,6 +38,7 @@ struct Source {
   const uint8_t* data = nullptr;
   std::vector<int64_t> shape;
   uint64_t bytes = 0;
+  std::optional<QuantFormat> quant;  // ggml blocks from a GGUF file: kept as they are
 };
 
 struct Item {
@@ -60,7 +63,8 @@ Source whole(const TensorView& v) {
                 .dtype = v.dtype,
                 .data = static_cast<const uint8_t*>(v.data),
                 .shape = v.shape,
-                .bytes = v.nbytes};
+                .bytes = v.nbytes,
+                .quant = v.quant};
 }
 
 // Rows [row0, row0 + rows) of matrix `index` of a 3-D tensor, as a 2-D source.
@@ -77,7 +81,8 @@ Source slice(const TensorView& v, int64_t index, int64_t row0, int64_t rows) {
                 .dtype = v.dtype,
                 .data = static_cast<const uint8_t*>(v.data) + first * elt,
                 .shape = {rows, cols},
-                .bytes = static_cast<uint64_t>(rows * cols) * elt};
+                .bytes = static_cast<uint64_t>(rows * cols) * elt,
+                .quant = std::nullopt};
 }
 
 bool is_digits(std::string_view s) {
@@ -113,6 +118,10 @@ std::string storage_text(const StorageChoice& c, DType src) {
 // Checks that `choice` can hold `src`, before anything is written.
 void check_choice(const Item& it, const StorageChoice& c) {
   if (c.mode == StorageChoice::Mode::kKeep) return;
+  MOE_CHECK(!it.src.quant, it.src.file, ": tensor '", it.src.name, "' (", tensor_kind_name(it.kind), ") is stored as ",
+            it.src.quant ? quant_format_name(*it.src.quant) : "", "; blocks of a GGUF file are kept as they are, not ",
+            "converted to ", storage_text(c, it.src.dtype), " (use keep for ", tensor_kind_name(it.kind),
+            " in the recipe, e.g. --quant all=keep)");
   MOE_CHECK(dtype_is_compute(it.src.dtype), it.src.file, ": tensor '", it.src.name, "' (", tensor_kind_name(it.kind),
             ") has dtype ", dtype_name(it.src.dtype), "; only F32, F16 and BF16 tensors can be stored as ",
             storage_text(c, it.src.dtype), " (use keep for this kind)");
@@ -174,7 +183,7 @@ class Converter {
     p_.tensor = it.name;
     const Source& s = it.src;
     if (c.mode == StorageChoice::Mode::kKeep || (c.mode == StorageChoice::Mode::kDense && c.dtype == s.dtype)) {
-      w_.begin_tensor(it.name, s.shape, s.dtype, std::nullopt, s.bytes);
+      w_.begin_tensor(it.name, s.shape, s.dtype, s.quant, s.bytes);
       constexpr uint64_t kStep = uint64_t{64} << 20;
       for (uint64_t off = 0; off < s.bytes || off == 0; off += kStep) {
         const uint64_t n = std::min(kStep, s.bytes - off);
@@ -299,9 +308,27 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
                                 const fs::path& out, const std::function<void(const ConvertProgress&)>& progress,
                                 bool replace) {
   const auto t0 = std::chrono::steady_clock::now();
-  const ModelConfig config = load_model_config(hf_dir);
+  // The source: a Hugging Face directory, or a GGUF file read under the Hugging Face names
+  // (runtime/model/gguf_source.h), its tensors in their stored types.
+  const bool from_gguf = is_gguf_model(hf_dir);
+  std::optional<SafetensorsCheckpoint> st;
+  std::unique_ptr<GgufSource> gg;
+  std::string config_text;
+  ModelConfig config;
+  if (from_gguf) {
+    auto file = std::make_shared<const GgufFile>(GgufFile::open(hf_dir));
+    config_text = gguf_config_json(*file);
+    config = parse_model_config(config_text, hf_dir);
+    gg = std::make_unique<GgufSource>(std::move(file), config);
+  } else {
+    config = load_model_config(hf_dir);
+    st.emplace(SafetensorsCheckpoint::open(hf_dir));
+    config_text = read_text(hf_dir / "config.json");
+  }
   const ArchSpec& a = *config.arch;
-  const SafetensorsCheckpoint ckpt = SafetensorsCheckpoint::open(hf_dir);
+  const std::string src_dir = hf_dir.string();  // for messages
+  const std::vector<std::string> tensor_names = from_gguf ? gg->tensor_names() : st->tensor_names();
+  auto tensor_of = [&](const std::string& name) { return from_gguf ? gg->tensor(name) : st->tensor(name); };
 
   // ---- Plan: every tensor, its name in the store, its kind. ----
   std::vector<Item> dense;
@@ -311,15 +338,15 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
     return str_cat("model.layers.", layer, ".", moe_block, ".experts.", e, ".", proj, ".weight");
   };
   auto put = [&](std::optional<Source>& slot, Source s, int64_t layer, int64_t e, std::string_view proj) {
-    MOE_CHECK(!slot.has_value(), ckpt.dir().string(), ": expert ", e, " of layer ", layer, " has two ", proj,
-              " tensors ('", slot ? slot->name : "", "' and '", s.name, "')");
+    MOE_CHECK(!slot.has_value(), src_dir, ": expert ", e, " of layer ", layer, " has two ", proj, " tensors ('",
+              slot ? slot->name : "", "' and '", s.name, "')");
     MOE_CHECK(s.shape.size() == 2, s.file, ": tensor '", s.name, "' has shape ", shape_str(s.shape),
               ", expected a matrix");
     slot = std::move(s);
   };
-  for (const std::string& name : ckpt.tensor_names()) {
+  for (const std::string& name : tensor_names) {
     const TensorKind kind = classify_tensor(name, a);
-    const TensorView v = ckpt.tensor(name);
+    const TensorView v = tensor_of(name);
     if (kind != TensorKind::kExpert) {
       std::string out_name = name;
       // transformers 5's fused form keeps the router under `mlp.`; the store uses the Hub name.
@@ -372,15 +399,14 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
       const auto [layer, e] = key;
       ++per_layer[layer];
       const char* missing = !x.gate ? "gate" : !x.up ? "up" : !x.down ? "down" : nullptr;
-      MOE_CHECK(missing == nullptr, ckpt.dir().string(), ": expert ", e, " of layer ", layer, " has no ", missing,
-                " projection (",
+      MOE_CHECK(missing == nullptr, src_dir, ": expert ", e, " of layer ", layer, " has no ", missing, " projection (",
                 expert_name(layer, e,
                             !x.gate ? a.expert_gate
                             : !x.up ? a.expert_up
                                     : a.expert_down),
                 ")");
-      MOE_CHECK(e < config.num_experts, ckpt.dir().string(), ": layer ", layer, " has expert ", e,
-                " but config.json says ", config.num_experts, " experts");
+      MOE_CHECK(e < config.num_experts, src_dir, ": layer ", layer, " has expert ", e, " but config.json says ",
+                config.num_experts, " experts");
       expert_items.push_back(
           {key,
            {Item{.name = expert_name(layer, e, a.expert_gate), .kind = TensorKind::kExpert, .src = std::move(*x.gate)},
@@ -390,15 +416,15 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
                  .src = std::move(*x.down)}}});
     }
     for (const auto& [layer, n] : per_layer)
-      MOE_CHECK(n == config.num_experts, ckpt.dir().string(), ": layer ", layer, " has ", n,
-                " experts but config.json says ", config.num_experts);
+      MOE_CHECK(n == config.num_experts, src_dir, ": layer ", layer, " has ", n, " experts but config.json says ",
+                config.num_experts);
   }
 
   // ---- Check the recipe against every tensor before writing anything. ----
   std::set<std::string> names;
   uint64_t total = 0;
   auto check = [&](const Item& it) {
-    MOE_CHECK(names.insert(it.name).second, ckpt.dir().string(), ": two source tensors map to '", it.name, "'");
+    MOE_CHECK(names.insert(it.name).second, src_dir, ": two source tensors map to '", it.name, "'");
     check_choice(it, recipe.choice(it.kind));
     total += it.src.bytes;
   };
@@ -415,9 +441,19 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
     for (const Item& it : items) conv.write(it, recipe.choice(it.kind));
     w.end_expert();
   }
-  for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
-    std::error_code ec;
-    if (fs::is_regular_file(hf_dir / f, ec)) w.copy_file(hf_dir / f);
+  if (from_gguf) {
+    // What the GGUF file says, as the files a Hugging Face directory would hold.
+    w.write_file("config.json", config_text);
+    if (gg->file().contains("tokenizer.ggml.tokens")) {
+      const GgufTokenizerFiles t = gguf_tokenizer_files(read_gguf_vocab(gg->file()), hf_dir);
+      w.write_file("tokenizer.json", t.tokenizer_json);
+      w.write_file("tokenizer_config.json", t.tokenizer_config_json);
+    }
+  } else {
+    for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
+      std::error_code ec;
+      if (fs::is_regular_file(hf_dir / f, ec)) w.copy_file(hf_dir / f);
+    }
   }
   PackedManifestInfo info;
   info.recipe = recipe.spec();
@@ -425,10 +461,11 @@ ConvertStats convert_checkpoint(const fs::path& hf_dir, const QuantRecipe& recip
   info.source = nlohmann::ordered_json::object();
   info.source["dir"] = fs::absolute(hf_dir).lexically_normal().string();
   try {
-    info.source["config"] = nlohmann::ordered_json::parse(read_text(hf_dir / "config.json"));
+    info.source["config"] = nlohmann::ordered_json::parse(config_text);
   } catch (const nlohmann::json::exception& e) {
     fail((hf_dir / "config.json").string(), ": invalid JSON: ", e.what());
   }
+  if (from_gguf) info.source["format"] = "gguf";
   info.created_by = str_cat("moe-runtime ", MOE_VERSION);
 
   ConvertStats stats;

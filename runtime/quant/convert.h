@@ -1,4 +1,4 @@
-// Hugging Face checkpoint -> packed store (runtime/io/packed_store.h), tensor by tensor from
+// Hugging Face checkpoint or GGUF file -> packed store (runtime/io/packed_store.h), tensor by tensor from
 // the mapped source, so memory stays bounded whatever the model size.
 #pragma once
 

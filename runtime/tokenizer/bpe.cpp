@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "runtime/core/error.h"
+#include "runtime/io/json_limits.h"
 #include "runtime/tokenizer/json_util.h"
 #include "runtime/tokenizer/utf8.h"
 
@@ -37,14 +38,17 @@ struct QueuedMerge {
 Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
   const std::string w = where + " (BPE)";
   if (const auto* d = child(model, "dropout"); d && !d->is_null()) {
-    fail(w, ": dropout ", d->dump(), " is not supported (only null)");
+    fail(w, ": dropout ", json_excerpt(*d), " is not supported (only null)");
   }
   const auto* v = child(model, "vocab");
   if (!v || !v->is_object()) fail(w, ": missing object field 'vocab'");
   vocab_.reserve(v->size());
   for (const auto& [tok, id] : v->items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      fail(w, ": vocab entry '", tok, "' has a bad id ", id.dump());
+    if (!id.is_number_integer() || id.get<int64_t>() < 0) {
+      fail(w, ": vocab entry '", tok, "' has a bad id ", json_excerpt(id));
+    }
+    if (id.get<int64_t>() > kMaxTokenId) {
+      fail(w, ": vocab entry '", tok, "' has id ", id.get<int64_t>(), ", above the largest supported id ", kMaxTokenId);
     }
     const auto i = id.get<int32_t>();
     vocab_[tok] = i;
@@ -90,7 +94,7 @@ Bpe::Bpe(const nlohmann::json& model, const std::string& where) {
       a = m[0].get<std::string>();
       b = m[1].get<std::string>();
     } else {
-      fail(w, ": merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", m.dump());
+      fail(w, ": merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", json_excerpt(m));
     }
     const int32_t ia = lookup(a, r), ib = lookup(b, r);
     const std::string merged = a + (b.size() >= prefix_.size() ? b.substr(prefix_.size()) : std::string());

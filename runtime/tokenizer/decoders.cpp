@@ -158,9 +158,7 @@ class SequenceDecoder final : public Decoder {
   std::vector<std::unique_ptr<Decoder>> items_;
 };
 
-}  // namespace
-
-std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string& where) {
+std::unique_ptr<Decoder> make_decoder_at(const nlohmann::json& j, const std::string& where, int depth) {
   if (j.is_null()) return nullptr;
   const std::string type = get_type(j, where);
   const std::string w = where + " (" + type + ")";
@@ -183,15 +181,22 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string
     return std::make_unique<StripDecoder>(next_cp(c, i), static_cast<size_t>(start), static_cast<size_t>(stop));
   }
   if (type == "Sequence") {
+    check_sequence_nesting(depth + 1, w);
     const auto& items = get_array(j, "decoders", w);
     std::vector<std::unique_ptr<Decoder>> out;
     for (size_t i = 0; i < items.size(); ++i) {
-      auto d = make_decoder(items[i], str_cat(where, ".decoders[", i, "]"));
+      auto d = make_decoder_at(items[i], str_cat(where, ".decoders[", i, "]"), depth + 1);
       if (d) out.push_back(std::move(d));
     }
     return std::make_unique<SequenceDecoder>(std::move(out));
   }
   fail(where, ": decoder type '", type, "' is not supported");
+}
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string& where) {
+  return make_decoder_at(j, where, 0);
 }
 
 }  // namespace moe::tok

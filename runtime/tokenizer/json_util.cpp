@@ -4,6 +4,10 @@
 
 namespace moe::tok {
 
+void check_sequence_nesting(int depth, const std::string& where) {
+  if (depth > kMaxSequenceNesting) fail(where, ": Sequence nested deeper than ", kMaxSequenceNesting, " levels");
+}
+
 const nlohmann::json* child(const nlohmann::json& j, const char* key) {
   if (!j.is_object() || !j.contains(key)) return nullptr;
   return &j.at(key);

@@ -13,6 +13,17 @@
 
 namespace moe::tok {
 
+// The largest token id accepted (vocab, added tokens, special tokens): ids index dense
+// tables, and real vocabularies stay below 2^18.
+inline constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+
+// How deep Sequence components (normalizers, pre_tokenizers, decoders, post_processors) may
+// nest; real tokenizers nest one or two levels.
+inline constexpr int kMaxSequenceNesting = 16;
+
+// Throws "<where>: Sequence nested deeper than kMaxSequenceNesting levels" past the limit.
+void check_sequence_nesting(int depth, const std::string& where);
+
 // j[key] when j is an object holding key, else nullptr.
 const nlohmann::json* child(const nlohmann::json& j, const char* key);
 

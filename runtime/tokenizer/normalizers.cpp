@@ -100,9 +100,7 @@ class SequenceNormalizer final : public Normalizer {
   std::vector<std::unique_ptr<Normalizer>> items_;
 };
 
-}  // namespace
-
-std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::string& where) {
+std::unique_ptr<Normalizer> make_normalizer_at(const nlohmann::json& j, const std::string& where, int depth) {
   if (j.is_null()) return nullptr;
   const std::string type = get_type(j, where);
   const std::string w = where + " (" + type + ")";
@@ -120,15 +118,22 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::
     return std::make_unique<StripNormalizer>(get_bool(j, "strip_left", true, w), get_bool(j, "strip_right", true, w));
   }
   if (type == "Sequence") {
+    check_sequence_nesting(depth + 1, w);
     const auto& items = get_array(j, "normalizers", w);
     std::vector<std::unique_ptr<Normalizer>> out;
     for (size_t i = 0; i < items.size(); ++i) {
-      auto n = make_normalizer(items[i], str_cat(where, ".normalizers[", i, "]"));
+      auto n = make_normalizer_at(items[i], str_cat(where, ".normalizers[", i, "]"), depth + 1);
       if (n) out.push_back(std::move(n));
     }
     return std::make_unique<SequenceNormalizer>(std::move(out));
   }
   fail(where, ": normalizer type '", type, "' is not supported");
+}
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::string& where) {
+  return make_normalizer_at(j, where, 0);
 }
 
 }  // namespace moe::tok

@@ -25,8 +25,11 @@ class PostProcessor {
     bool sequence = false;     // the input ids ("A")
     std::vector<int32_t> ids;  // a special token's ids
   };
-  void parse(const nlohmann::json& j, const std::string& where);
+  void parse(const nlohmann::json& j, const std::string& where, int depth);
   std::vector<std::vector<Item>> templates_;
+  // How many times the templates, applied in order, copy the input; refused above
+  // kMaxInputCopies (a Sequence of templates each repeating $A grows the ids exponentially).
+  uint64_t input_copies_ = 1;
 };
 
 }  // namespace moe::tok

@@ -239,9 +239,7 @@ class SequencePre final : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> items_;
 };
 
-}  // namespace
-
-std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const std::string& where) {
+std::unique_ptr<PreTokenizer> make_pre_tokenizer_at(const nlohmann::json& j, const std::string& where, int depth) {
   if (j.is_null()) return nullptr;
   const std::string type = get_type(j, where);
   const std::string w = where + " (" + type + ")";
@@ -274,15 +272,22 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
   if (type == "Digits") return std::make_unique<DigitsPre>(get_bool(j, "individual_digits", false, w));
   if (type == "WhitespaceSplit") return std::make_unique<WhitespaceSplitPre>();
   if (type == "Sequence") {
+    check_sequence_nesting(depth + 1, w);
     const auto& items = get_array(j, "pretokenizers", w);
     std::vector<std::unique_ptr<PreTokenizer>> out;
     for (size_t i = 0; i < items.size(); ++i) {
-      auto p = make_pre_tokenizer(items[i], str_cat(where, ".pretokenizers[", i, "]"));
+      auto p = make_pre_tokenizer_at(items[i], str_cat(where, ".pretokenizers[", i, "]"), depth + 1);
       if (p) out.push_back(std::move(p));
     }
     return std::make_unique<SequencePre>(std::move(out));
   }
   fail(where, ": pre_tokenizer type '", type, "' is not supported");
+}
+
+}  // namespace
+
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const std::string& where) {
+  return make_pre_tokenizer_at(j, where, 0);
 }
 
 }  // namespace moe::tok

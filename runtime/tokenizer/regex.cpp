@@ -77,8 +77,11 @@ Regex::Regex(const std::string& source_pattern, const std::string& what) : impl_
   int err = 0;
   PCRE2_SIZE err_off = 0;
   const std::string pattern = rewrite_spaces(source_pattern);
-  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                              PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &err_off, nullptr);
+  // \C (one code unit) could end a match inside a UTF-8 character, and every caller relies on
+  // matches ending on character boundaries: refused at compile time.
+  impl_->code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                    PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | PCRE2_NEVER_BACKSLASH_C, &err, &err_off, nullptr);
   if (!impl_->code) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof(buf));

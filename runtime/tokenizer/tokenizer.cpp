@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/core/error.h"
+#include "runtime/io/json_limits.h"
 #include "runtime/tokenizer/added_vocabulary.h"
 #include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/decoders.h"
@@ -47,6 +48,7 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 json parse(const std::string& text, const std::string& where) {
+  check_json_depth(text, where);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -75,7 +77,8 @@ std::vector<tok::AddedToken> parse_added_tokens(const json& root, const tok::Bpe
     tok::AddedToken a;
     a.content = tok::get_string(t, "content", w);
     const auto* id = tok::child(t, "id");
-    if (!id || !id->is_number_integer() || id->get<int64_t>() < 0) fail(w, ": missing or bad 'id'");
+    if (!id || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() > tok::kMaxTokenId)
+      fail(w, ": missing or bad 'id' (an integer in [0, ", tok::kMaxTokenId, "])");
     // As tokenizers' add_tokens: a token the model already has keeps the model's id.
     a.id = model.token_to_id(a.content).value_or(id->get<int32_t>());
     a.single_word = tok::get_bool(t, "single_word", false, w);

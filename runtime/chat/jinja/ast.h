@@ -38,6 +38,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false;  // kTest: "is not"
+  int height = 1;        // 1 + the tallest argument (the parser bounds it: eval and ~Expr recurse)
 };
 
 struct Node;

@@ -1,6 +1,8 @@
 #include "runtime/chat/jinja/builtins.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -80,7 +82,7 @@ Value f_tojson(const Value& v, const CallArgs& a) {
   const Value& ind = arg_or(a, 1, "indent", Value::none());
   if (!ind.is_none()) {
     if (ind.kind() != Value::Kind::kInt) fail("tojson: indent must be an integer");
-    o.indent = static_cast<int>(std::max<std::int64_t>(0, ind.as_int()));
+    o.indent = std::max<std::int64_t>(0, ind.as_int());  // the output size is bounded in to_json
     o.item_sep.resize(1);  // ","  (assigning a literal here trips a GCC 12 -Wrestrict false positive)
   }
   const Value& seps = arg_or(a, 2, "separators", Value::none());
@@ -130,6 +132,7 @@ Value f_join(const Value& v, const CallArgs& a) {
     if (!first) out += sep;
     first = false;
     out += (attribute ? attr_path(item, *attribute) : item).str();
+    check_string_size(out.size(), "join");
   }
   return Value::string(out);
 }
@@ -141,17 +144,32 @@ Value f_default(const Value& v, const CallArgs& a) {
 Value f_string(const Value& v, const CallArgs&) {
   return Value::string(v.str());
 }
+// int(d) for a finite double: truncated; NaN gives the default (Python's ValueError, which
+// jinja2's int filter catches); outside 64 bits (Python would make a big int) is an error.
+Value float_to_int(double d, const Value& dflt) {
+  if (std::isnan(d)) return dflt;
+  const double t = std::trunc(d);
+  if (!(t >= -9223372036854775808.0 && t < 9223372036854775808.0))
+    fail("int: ", py_float_repr(d), " does not fit in a 64-bit integer");
+  return Value::integer(static_cast<std::int64_t>(t));
+}
+
 Value f_int(const Value& v, const CallArgs& a) {
   const Value& dflt = arg_or(a, 0, "default", Value::integer(0));
-  if (v.is_number()) return Value::integer(static_cast<std::int64_t>(v.as_float()));
+  if (v.kind() == Value::Kind::kFloat) return float_to_int(v.as_float(), dflt);
+  if (v.is_number()) return Value::integer(v.as_int());
   if (!v.is_string()) return dflt;
   std::string s = py_strip(v.as_string(), Value::none(), true, true);
   int base = static_cast<int>(arg_or(a, 1, "base", Value::integer(10)).as_int());
   char* end = nullptr;
+  errno = 0;
   long long i = std::strtoll(s.c_str(), &end, base);
-  if (!s.empty() && *end == '\0') return Value::integer(i);
+  if (!s.empty() && *end == '\0') {
+    if (errno == ERANGE) fail("int: '", s, "' does not fit in a 64-bit integer");
+    return Value::integer(i);
+  }
   double d = std::strtod(s.c_str(), &end);
-  if (!s.empty() && *end == '\0' && std::isfinite(d)) return Value::integer(static_cast<std::int64_t>(d));
+  if (!s.empty() && *end == '\0' && std::isfinite(d)) return float_to_int(d, dflt);
   return dflt;
 }
 Value f_float(const Value& v, const CallArgs& a) {
@@ -255,6 +273,7 @@ Value f_escape(const Value& v, const CallArgs&) {
 Value f_abs(const Value& v, const CallArgs&) {
   if (!v.is_number()) fail("bad operand type for abs(): '", v.type_name(), "'");
   if (v.kind() == Value::Kind::kFloat) return Value::number(std::fabs(v.as_float()));
+  if (v.as_int() == INT64_MIN) fail("integer overflow: abs(", v.as_int(), ") does not fit in 64 bits");
   return Value::integer(std::llabs(v.as_int()));
 }
 
@@ -365,6 +384,7 @@ bool t_even(const Value& v, const CallArgs&) {
 bool t_divisibleby(const Value& v, const CallArgs& a) {
   std::int64_t n = int_of(need_arg(a, 0, "num", "divisibleby"));
   if (n == 0) fail("integer division or modulo by zero");
+  if (n == -1) return true;  // INT64_MIN % -1 traps
   return int_of(v) % n == 0;
 }
 bool t_sameas(const Value& v, const CallArgs& a) {
@@ -473,10 +493,18 @@ Value g_range(const CallArgs& a) {
     if (p.kind() != Value::Kind::kInt && p.kind() != Value::Kind::kBool) fail("range() arguments must be integers");
   }
   if (step == 0) fail("range() arg 3 must not be zero");
+  // The length in unsigned arithmetic (stop - start can overflow int64), as Python computes it.
+  const auto ustart = static_cast<std::uint64_t>(start), ustop = static_cast<std::uint64_t>(stop);
+  const std::uint64_t ustep = step > 0 ? static_cast<std::uint64_t>(step) : 0 - static_cast<std::uint64_t>(step);
+  std::uint64_t len = 0;
+  if (step > 0 && start < stop) len = (ustop - ustart - 1) / ustep + 1;
+  if (step < 0 && start > stop) len = (ustart - ustop - 1) / ustep + 1;
+  if (len > 100000) fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   List out;
-  for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-    if (out.size() >= 100000) fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-    out.push_back(Value::integer(i));
+  out.reserve(static_cast<std::size_t>(len));
+  for (std::uint64_t k = 0; k < len; ++k) {  // start + k * step stays within [start, stop)
+    const std::uint64_t off = k * ustep;
+    out.push_back(Value::integer(static_cast<std::int64_t>(step > 0 ? ustart + off : ustart - off)));
   }
   return Value::list(std::move(out));
 }

@@ -15,17 +15,68 @@ enum class Flow { kNormal, kBreak, kContinue };
   fail(v.undefined_hint().empty() ? std::string("value is undefined") : v.undefined_hint());
 }
 
+// for-loop iterations (all loops, nested ones included) in one render.
+constexpr std::int64_t kMaxLoopIterations = std::int64_t{1} << 21;
+
+// Python ints are unbounded; here they are 64-bit, and a result outside that range is an error
+// (never a wrapped value).
+[[noreturn]] void int_overflow(std::int64_t x, const char* op, std::int64_t y) {
+  fail("integer overflow: ", x, " ", op, " ", y, " does not fit in 64 bits");
+}
+
+// b != 0; b == -1 handled by the caller (INT64_MIN / -1 overflows).
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
 
+// a ** b for b >= 0 by squaring: at most 2 * 63 multiplications, each checked.
+std::int64_t int_pow(std::int64_t a, std::int64_t b) {
+  if (a == 0) return b == 0 ? 1 : 0;
+  if (a == 1) return 1;
+  if (a == -1) return b % 2 == 0 ? 1 : -1;
+  std::int64_t result = 1, base = a, e = b;
+  while (true) {
+    if (e & 1) {
+      if (__builtin_mul_overflow(result, base, &result)) int_overflow(a, "**", b);
+    }
+    e >>= 1;
+    if (e == 0) return result;
+    if (__builtin_mul_overflow(base, base, &base)) int_overflow(a, "**", b);
+  }
+}
+
+// seq * n (Python: n <= 0 gives an empty sequence), bounded by kMaxStringBytes / kMaxListItems.
+Value repeat(const Value& seq, std::int64_t n) {
+  if (n <= 0) return seq.is_string() ? Value::string("") : Value::list({}, seq.is_tuple());
+  const auto count = static_cast<std::uint64_t>(n);
+  if (seq.is_string()) {
+    const std::string& s = seq.as_string();
+    if (!s.empty() && count > kMaxStringBytes / s.size())
+      fail("string repetition makes more than ", kMaxStringBytes, " bytes (", s.size(), " x ", n, ")");
+    std::string out;
+    out.reserve(s.size() * count);
+    for (std::uint64_t i = 0; i < count && !s.empty(); ++i) out += s;
+    return Value::string(std::move(out));
+  }
+  const List& items = seq.as_list();
+  if (!items.empty() && count > kMaxListItems / items.size())
+    fail("list repetition makes more than ", kMaxListItems, " items (", items.size(), " x ", n, ")");
+  List out;
+  out.reserve(items.size() * count);
+  for (std::uint64_t i = 0; i < count && !items.empty(); ++i) out.insert(out.end(), items.begin(), items.end());
+  return Value::list(std::move(out), seq.is_tuple());
+}
+
 Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   if (op == "+") {
-    if (a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
+    if (a.is_string() && b.is_string()) {
+      check_string_size(a.as_string().size() + b.as_string().size(), "string concatenation");
+      return Value::string(a.as_string() + b.as_string());
+    }
     if (a.is_list() && b.is_list()) {
       List out = a.as_list();
       out.insert(out.end(), b.as_list().begin(), b.as_list().end());
@@ -38,14 +89,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (!n.is_number() || n.kind() == Value::Kind::kFloat || (!seq.is_string() && !seq.is_list())) {
       fail("unsupported operand type(s) for *: '", a.type_name(), "' and '", b.type_name(), "'");
     }
-    if (seq.is_string()) {
-      std::string out;
-      for (std::int64_t i = 0; i < n.as_int(); ++i) out += seq.as_string();
-      return Value::string(out);
-    }
-    List out;
-    for (std::int64_t i = 0; i < n.as_int(); ++i) out.insert(out.end(), seq.as_list().begin(), seq.as_list().end());
-    return Value::list(std::move(out), seq.is_tuple());
+    return repeat(seq, n.as_int());
   }
   if (!a.is_number() || !b.is_number()) {
     if (op == "+" && a.is_string()) {
@@ -59,11 +103,7 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     return Value::number(a.as_float() / b.as_float());
   }
   if (op == "**") {
-    if (!floats && b.as_int() >= 0) {
-      std::int64_t r = 1;
-      for (std::int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
-      return Value::integer(r);
-    }
+    if (!floats && b.as_int() >= 0) return Value::integer(int_pow(a.as_int(), b.as_int()));
     return Value::number(std::pow(a.as_float(), b.as_float()));
   }
   if (floats) {
@@ -77,13 +117,29 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (m != 0.0 && ((m < 0) != (y < 0))) m += y;
     return Value::number(m);
   }
-  std::int64_t x = a.as_int(), y = b.as_int();
-  if (op == "+") return Value::integer(x + y);
-  if (op == "-") return Value::integer(x - y);
-  if (op == "*") return Value::integer(x * y);
+  std::int64_t x = a.as_int(), y = b.as_int(), r = 0;
+  if (op == "+") {
+    if (__builtin_add_overflow(x, y, &r)) int_overflow(x, "+", y);
+    return Value::integer(r);
+  }
+  if (op == "-") {
+    if (__builtin_sub_overflow(x, y, &r)) int_overflow(x, "-", y);
+    return Value::integer(r);
+  }
+  if (op == "*") {
+    if (__builtin_mul_overflow(x, y, &r)) int_overflow(x, "*", y);
+    return Value::integer(r);
+  }
   if (y == 0) fail("integer division or modulo by zero");
+  if (y == -1) {  // x // -1 is -x (overflows for INT64_MIN); x % -1 is 0
+    if (op == "%") return Value::integer(0);
+    if (__builtin_sub_overflow(std::int64_t{0}, x, &r)) int_overflow(x, "//", y);
+    return Value::integer(r);
+  }
   if (op == "//") return Value::integer(floor_div(x, y));
-  return Value::integer(x - floor_div(x, y) * y);
+  r = x % y;  // Python's sign (the divisor's); x - (x // y) * y could overflow
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return Value::integer(r);
 }
 
 bool contains(const Value& container, const Value& item) {
@@ -156,6 +212,18 @@ class Renderer {
     }
   }
 
+  void emit(const std::string& s) {
+    if (out_.size() + s.size() > kMaxStringBytes)
+      fail("the rendered output exceeds the limit of ", kMaxStringBytes, " bytes");
+    out_ += s;
+  }
+
+  // One for-loop iteration (or filter test); throws past kMaxLoopIterations in all.
+  void count_iteration() {
+    if (++iterations_ > kMaxLoopIterations)
+      fail("the template runs more than ", kMaxLoopIterations, " loop iterations in all");
+  }
+
   void assign(const std::vector<std::string>& targets, const Value& v) {
     if (targets.size() == 1) {
       frames_.back()[targets[0]] = v;
@@ -171,8 +239,8 @@ class Renderer {
 
   Flow exec(const Node& n) {
     switch (n.kind) {
-      case Node::Kind::kText: out_ += n.text; return Flow::kNormal;
-      case Node::Kind::kOutput: out_ += eval(*n.expr).str(); return Flow::kNormal;
+      case Node::Kind::kText: emit(n.text); return Flow::kNormal;
+      case Node::Kind::kOutput: emit(eval(*n.expr).str()); return Flow::kNormal;
       case Node::Kind::kIf:
         for (std::size_t i = 0; i < n.conds.size(); ++i) {
           if (eval(*n.conds[i]).truthy()) return exec_body(n.bodies[i]);
@@ -212,6 +280,7 @@ class Renderer {
     if (n.cond) {
       List kept;
       for (const Value& item : items) {
+        count_iteration();
         frames_.emplace_back();
         assign(n.targets, item);
         bool keep = eval(*n.cond).truthy();
@@ -223,6 +292,7 @@ class Renderer {
     if (items.empty()) return exec_body(n.else_body);
     auto len = static_cast<std::int64_t>(items.size());
     for (std::int64_t i = 0; i < len; ++i) {
+      count_iteration();
       Dict loop;
       loop.set("index0", Value::integer(i));
       loop.set("index", Value::integer(i + 1));
@@ -320,7 +390,11 @@ class Renderer {
         if (v.is_undefined()) fail_undefined(v);
         if (!v.is_number()) fail("bad operand type for unary ", e.name, ": '", v.type_name(), "'");
         if (e.name == "+") return v.kind() == Value::Kind::kBool ? Value::integer(v.as_int()) : v;
-        return v.kind() == Value::Kind::kFloat ? Value::number(-v.as_float()) : Value::integer(-v.as_int());
+        if (v.kind() == Value::Kind::kFloat) return Value::number(-v.as_float());
+        std::int64_t r = 0;
+        if (__builtin_sub_overflow(std::int64_t{0}, v.as_int(), &r))
+          fail("integer overflow: -(", v.as_int(), ") does not fit in 64 bits");
+        return Value::integer(r);
       }
       case Expr::Kind::kBinary: return eval_binary(e);
       case Expr::Kind::kCond:
@@ -336,7 +410,12 @@ class Renderer {
     if (op == "and") return a.truthy() ? eval(*e.args[1]) : a;
     if (op == "or") return a.truthy() ? a : eval(*e.args[1]);
     Value b = eval(*e.args[1]);
-    if (op == "~") return Value::string(a.str() + b.str());
+    if (op == "~") {
+      std::string s = a.str();
+      const std::string t = b.str();
+      check_string_size(s.size() + t.size(), "string concatenation");
+      return Value::string(s + t);
+    }
     if (op == "==") return Value::boolean(py_equal(a, b));
     if (op == "!=") return Value::boolean(!py_equal(a, b));
     if (op == "<") return Value::boolean(py_compare(a, b) < 0);
@@ -351,11 +430,13 @@ class Renderer {
   const Template& t_;
   std::vector<Frame> frames_;
   std::string out_;
+  std::int64_t iterations_ = 0;
 };
 
 }  // namespace
 
 std::string render(const Template& t, const Value& context) {
+  NamespaceArena namespaces;  // declared first: outlives the renderer's frames
   return Renderer(t, context).run();
 }
 

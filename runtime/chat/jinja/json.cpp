@@ -41,10 +41,18 @@ void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
 }
 
 void json_dump(std::string& out, const Value& v, const JsonOptions& o, int level) {
+  if (level > kMaxValueDepth) fail("tojson: value nested deeper than ", kMaxValueDepth, " levels");
+  check_string_size(out.size(), "tojson output");
   auto newline = [&](int lvl) {
     if (o.indent < 0) return;
+    const auto indent = static_cast<std::uint64_t>(o.indent), depth = static_cast<std::uint64_t>(lvl);
+    if (depth != 0 && indent > kMaxStringBytes / depth)  // checked before multiplying: cannot wrap
+      fail("tojson output would be more than the limit of ", kMaxStringBytes, " bytes (indent ", o.indent, ")");
+    const std::uint64_t spaces = indent * depth;
+    if (spaces + out.size() + 1 > kMaxStringBytes)
+      fail("tojson output would be more than the limit of ", kMaxStringBytes, " bytes (indent ", o.indent, ")");
     out += '\n';
-    out.append(static_cast<std::size_t>(o.indent * lvl), ' ');
+    out.append(static_cast<std::size_t>(spaces), ' ');
   };
   switch (v.kind()) {
     case Value::Kind::kNone: out += "null"; return;
@@ -104,6 +112,7 @@ void json_dump(std::string& out, const Value& v, const JsonOptions& o, int level
 std::string to_json(const Value& v, const JsonOptions& options) {
   std::string out;
   json_dump(out, v, options, 0);
+  check_string_size(out.size(), "tojson output");
   return out;
 }
 

@@ -185,6 +185,7 @@ Value string_method(const std::string& s, const std::string& name) {
         if (!first) out += str;
         first = false;
         out += v.as_string();
+        check_string_size(out.size(), "join");
       }
       return Value::string(out);
     });
@@ -206,7 +207,7 @@ Value dict_method(const Value& d, const std::string& name) {
           }
           return Value::list(std::move(out));
         },
-        name);
+        name, d.depth());
   }
   if (name == "get") {
     return Value::callable(
@@ -218,7 +219,7 @@ Value dict_method(const Value& d, const std::string& name) {
           const Value* dflt = a.get(1, "default");
           return dflt ? *dflt : Value::none();
         },
-        name);
+        name, d.depth());
   }
   return Value();
 }
@@ -289,6 +290,7 @@ std::string py_replace(const std::string& s, const std::string& old, const std::
         ++n;
       }
       out += utf8_encode(c);
+      check_string_size(out.size(), "replace");
     }
     if (count < 0 || n < count) out += repl;
     return out;
@@ -298,6 +300,7 @@ std::string py_replace(const std::string& s, const std::string& old, const std::
     std::size_t k = s.find(old, start);
     if (k == std::string::npos) break;
     out += s.substr(start, k - start) + repl;
+    check_string_size(out.size(), "replace");
     start = k + old.size();
     ++n;
   }
@@ -374,9 +377,15 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
   };
   std::int64_t b = clamp(start, st > 0 ? 0 : n - 1);
   std::int64_t e = clamp(stop, st > 0 ? n : -1);
+  // Count the elements first (i += st could overflow for a huge step); b and e lie in [-1, n].
+  const std::uint64_t ust = st > 0 ? static_cast<std::uint64_t>(st) : 0 - static_cast<std::uint64_t>(st);
+  std::uint64_t count = 0;
+  if (st > 0 && b < e) count = (static_cast<std::uint64_t>(e - b) - 1) / ust + 1;
+  if (st < 0 && b > e) count = (static_cast<std::uint64_t>(b - e) - 1) / ust + 1;
   List items;
   std::vector<char32_t> chars;
-  for (std::int64_t i = b; st > 0 ? i < e : i > e; i += st) {
+  for (std::uint64_t k = 0; k < count; ++k) {
+    const std::int64_t i = st > 0 ? b + static_cast<std::int64_t>(k * ust) : b - static_cast<std::int64_t>(k * ust);
     if (obj.is_string()) {
       chars.push_back(cps[static_cast<std::size_t>(i)]);
     } else {

@@ -1,5 +1,7 @@
 #include "runtime/chat/jinja/parser.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <set>
 
@@ -8,6 +10,11 @@
 
 namespace moe::jinja {
 namespace {
+
+// Nesting of blocks, brackets and unary operators, and the height of one expression's tree:
+// the parser, the renderer and the tree's destructor recurse that deep. Chat templates nest a
+// few levels; jinja2 itself stops near Python's recursion limit.
+constexpr int kMaxNesting = 256;
 
 const std::set<std::string> kUnsupportedStatements = {"macro", "call",    "filter",   "include", "import",
                                                       "from",  "extends", "block",    "with",    "autoescape",
@@ -62,6 +69,40 @@ class Parser {
     return e;
   }
 
+  // A finished node: its height from its arguments', refused past kMaxNesting.
+  ExprPtr seal(ExprPtr e) const {
+    int h = 0;
+    for (const auto& a : e->args)
+      if (a) h = std::max(h, a->height);
+    for (const auto& kv : e->kwargs)
+      if (kv.second) h = std::max(h, kv.second->height);
+    e->height = h + 1;
+    if (e->height > kMaxNesting) error(e->pos, str_cat("expression nested deeper than ", kMaxNesting, " levels"));
+    return e;
+  }
+
+  // Counts one level of recursion of the parser while it lives.
+  class Nest {
+   public:
+    explicit Nest(Parser& p) : p_(p) {
+      if (++p_.nesting_ > kMaxNesting)
+        p_.error(p_.peek().pos, str_cat("template nested deeper than ", kMaxNesting, " levels"));
+    }
+    ~Nest() { --p_.nesting_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+
+   private:
+    Parser& p_;
+  };
+
+  std::int64_t int_literal(const Token& t) const {
+    errno = 0;
+    const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
+    if (errno == ERANGE) error(t.pos, "integer literal " + t.text + " does not fit in 64 bits");
+    return v;
+  }
+
   // ---- statements --------------------------------------------------------------------------
 
   // Parses nodes until a {% <terminator> %} (left unconsumed after "{%") or the end of input.
@@ -108,6 +149,7 @@ class Parser {
   }
 
   NodePtr parse_statement() {
+    Nest nest(*this);
     const Token kw = next();
     auto n = std::make_unique<Node>();
     n->pos = kw.pos;
@@ -228,10 +270,11 @@ class Parser {
       if (peek().type == Tok::kVarEnd || peek().type == Tok::kBlockEnd) break;
       t->args.push_back(parse_expression());
     }
-    return t;
+    return seal(std::move(t));
   }
 
   ExprPtr parse_expression() {
+    Nest nest(*this);
     ExprPtr e = parse_or();
     while (is_name("if")) {
       Pos p = next().pos;
@@ -245,7 +288,7 @@ class Parser {
       c->args.push_back(std::move(e));
       c->args.push_back(std::move(cond));
       c->args.push_back(std::move(otherwise));
-      e = std::move(c);
+      e = seal(std::move(c));
     }
     return e;
   }
@@ -255,7 +298,7 @@ class Parser {
     b->name = op;
     b->args.push_back(std::move(l));
     b->args.push_back(std::move(r));
-    return b;
+    return seal(std::move(b));
   }
 
   ExprPtr parse_or() {
@@ -278,10 +321,11 @@ class Parser {
 
   ExprPtr parse_not() {
     if (is_name("not")) {
+      Nest nest(*this);
       auto u = make(Expr::Kind::kUnary, next().pos);
       u->name = "not";
       u->args.push_back(parse_not());
-      return u;
+      return seal(std::move(u));
     }
     return parse_compare();
   }
@@ -351,10 +395,12 @@ class Parser {
   ExprPtr parse_unary(bool with_filter) {
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
+      Nest nest(*this);
       const Token& t = next();
       e = make(Expr::Kind::kUnary, t.pos);
       e->name = t.text;
       e->args.push_back(parse_unary(false));
+      e = seal(std::move(e));
     } else {
       e = parse_primary();
     }
@@ -389,7 +435,7 @@ class Parser {
       }
       case Tok::kInt: {
         auto e = make(Expr::Kind::kLiteral, t.pos);
-        e->literal = Value::integer(std::strtoll(t.text.c_str(), nullptr, 10));
+        e->literal = Value::integer(int_literal(t));
         return e;
       }
       case Tok::kFloat: {
@@ -430,7 +476,7 @@ class Parser {
       t->args.push_back(parse_expression());
     }
     expect_op(")");
-    return t;
+    return seal(std::move(t));
   }
 
   ExprPtr parse_list(Pos p) {
@@ -441,7 +487,7 @@ class Parser {
       l->args.push_back(parse_expression());
     }
     next();
-    return l;
+    return seal(std::move(l));
   }
 
   ExprPtr parse_dict(Pos p) {
@@ -454,7 +500,7 @@ class Parser {
       d->args.push_back(parse_expression());
     }
     next();
-    return d;
+    return seal(std::move(d));
   }
 
   ExprPtr parse_postfix(ExprPtr e) {
@@ -466,14 +512,14 @@ class Parser {
           auto a = make(Expr::Kind::kAttr, p);
           a->name = t.text;
           a->args.push_back(std::move(e));
-          e = std::move(a);
+          e = seal(std::move(a));
         } else if (t.type == Tok::kInt) {
           auto idx = make(Expr::Kind::kLiteral, t.pos);
-          idx->literal = Value::integer(std::strtoll(t.text.c_str(), nullptr, 10));
+          idx->literal = Value::integer(int_literal(t));
           auto it = make(Expr::Kind::kItem, p);
           it->args.push_back(std::move(e));
           it->args.push_back(std::move(idx));
-          e = std::move(it);
+          e = seal(std::move(it));
         } else {
           unexpected(t);
         }
@@ -508,12 +554,12 @@ class Parser {
       auto it = make(Expr::Kind::kItem, p);
       it->args.push_back(std::move(obj));
       it->args.push_back(std::move(parts[0]));
-      return it;
+      return seal(std::move(it));
     }
     auto s = make(Expr::Kind::kSlice, p);
     s->args.push_back(std::move(obj));
     for (auto& part_expr : parts) s->args.push_back(std::move(part_expr));
-    return s;
+    return seal(std::move(s));
   }
 
   // "(" args ")": positional and keyword arguments into e->args[first..] / e->kwargs.
@@ -539,7 +585,7 @@ class Parser {
     auto c = make(Expr::Kind::kCall, peek().pos);
     c->args.push_back(std::move(callee));
     parse_args(*c);
-    return c;
+    return seal(std::move(c));
   }
 
   ExprPtr parse_filter_expr(ExprPtr e) {
@@ -553,7 +599,7 @@ class Parser {
         f->name = fname;
         f->args.push_back(std::move(e));
         if (is_op("(")) parse_args(*f);
-        e = std::move(f);
+        e = seal(std::move(f));
       } else if (is_name("is")) {
         next();
         auto test = make(Expr::Kind::kTest, peek().pos);
@@ -573,7 +619,7 @@ class Parser {
           if (is_name("is")) error(peek().pos, "cannot chain multiple tests with 'is'");
           test->args.push_back(parse_postfix(parse_primary()));
         }
-        e = std::move(test);
+        e = seal(std::move(test));
       } else if (is_op("(")) {
         e = parse_call(std::move(e));
       } else {
@@ -586,6 +632,7 @@ class Parser {
   std::size_t i_ = 0;
   const std::string& name_;
   int loop_depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

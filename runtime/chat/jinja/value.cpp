@@ -1,5 +1,6 @@
 #include "runtime/chat/jinja/value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +8,48 @@
 #include "runtime/core/error.h"
 
 namespace moe::jinja {
+
+void check_string_size(std::size_t n, const char* what) {
+  if (n > kMaxStringBytes) fail(what, " would be ", n, " bytes, more than the limit of ", kMaxStringBytes, " bytes");
+}
+
+namespace {
+
+thread_local NamespaceArena* t_arena = nullptr;
+
+// 1 + the deepest of `items`; throws past kMaxValueDepth.
+template <class It, class Get>
+int container_depth(It begin, It end, Get get) {
+  int d = 0;
+  for (It it = begin; it != end; ++it) d = std::max(d, get(*it).depth());
+  if (d + 1 > kMaxValueDepth) fail("value nested deeper than ", kMaxValueDepth, " levels");
+  return d + 1;
+}
+
+}  // namespace
+
+NamespaceArena::NamespaceArena() : outer_(t_arena) {
+  t_arena = this;
+}
+
+NamespaceArena::~NamespaceArena() {
+  t_arena = outer_;
+  // Every namespace is still held here, so emptying one destroys no other namespace: nothing
+  // recurses, and the cycles are gone before the last references are dropped.
+  for (const auto& d : owned_) d->take_items();
+}
+
+void NamespaceArena::adopt(const std::shared_ptr<Dict>& d) {
+  if (!t_arena) return;
+  if (t_arena->owned_.size() >= kMaxNamespaces) fail("more than ", kMaxNamespaces, " namespaces in one render");
+  t_arena->owned_.push_back(d);
+}
+
+std::vector<std::pair<std::string, Value>> Dict::take_items() {
+  std::vector<std::pair<std::string, Value>> out;
+  out.swap(items_);
+  return out;
+}
 
 const Value* Dict::find(const std::string& key) const {
   for (const auto& [k, v] : items_) {
@@ -71,23 +114,33 @@ Value Value::list(List items, bool tuple) {
   Value v;
   v.kind_ = Kind::kList;
   v.tuple_ = tuple;
+  if (items.size() > kMaxListItems)
+    fail("a list of ", items.size(), " items is more than the limit of ", kMaxListItems);
+  v.depth_ = container_depth(items.begin(), items.end(), [](const Value& x) -> const Value& { return x; });
   v.list_ = std::make_shared<List>(std::move(items));
   return v;
 }
 Value Value::dict(Dict d) {
   Value v;
   v.kind_ = Kind::kDict;
+  v.depth_ = container_depth(d.items().begin(), d.items().end(),
+                             [](const std::pair<std::string, Value>& kv) -> const Value& { return kv.second; });
   v.dict_ = std::make_shared<Dict>(std::move(d));
   return v;
 }
 Value Value::namespace_(Dict attrs) {
-  Value v = dict(std::move(attrs));
+  Value v;
   v.kind_ = Kind::kNamespace;
+  v.depth_ = 1;  // owned by the arena: a chain of namespaces is taken apart from there
+  v.dict_ = std::make_shared<Dict>(std::move(attrs));
+  NamespaceArena::adopt(v.dict_);
   return v;
 }
-Value Value::callable(Function f, std::string name) {
+Value Value::callable(Function f, std::string name, int depth) {
   Value v;
   v.kind_ = Kind::kCallable;
+  if (depth + 1 > kMaxValueDepth) fail("value nested deeper than ", kMaxValueDepth, " levels");
+  v.depth_ = depth == 0 ? 0 : depth + 1;
   v.fn_ = std::make_shared<Function>(std::move(f));
   v.s_ = std::move(name);
   return v;
@@ -95,7 +148,8 @@ Value Value::callable(Function f, std::string name) {
 
 namespace {
 template <class Json>
-Value value_from_json(const Json& j) {
+Value value_from_json(const Json& j, int depth = 0) {
+  if (depth > kMaxValueDepth) fail("chat template context: JSON nested deeper than ", kMaxValueDepth, " levels");
   switch (j.type()) {
     case Json::value_t::null: return Value::none();
     case Json::value_t::boolean: return Value::boolean(j.template get<bool>());
@@ -106,12 +160,12 @@ Value value_from_json(const Json& j) {
     case Json::value_t::string: return Value::string(j.template get<std::string>());
     case Json::value_t::array: {
       List items;
-      for (const auto& e : j) items.push_back(value_from_json(e));
+      for (const auto& e : j) items.push_back(value_from_json(e, depth + 1));
       return Value::list(std::move(items));
     }
     case Json::value_t::object: {
       Dict d;
-      for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), value_from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) d.set(it.key(), value_from_json(it.value(), depth + 1));
       return Value::dict(std::move(d));
     }
     case Json::value_t::binary:
@@ -158,37 +212,73 @@ std::string Value::str() const {
   return repr();
 }
 
-std::string Value::repr() const {
-  switch (kind_) {
-    case Kind::kUndefined: return "Undefined";
-    case Kind::kNone: return "None";
-    case Kind::kBool: return b_ ? "True" : "False";
-    case Kind::kInt: return std::to_string(i_);
-    case Kind::kFloat: return py_float_repr(f_);
-    case Kind::kString: return py_string_repr(s_);
-    case Kind::kList: {
-      std::string out = tuple_ ? "(" : "[";
-      for (std::size_t i = 0; i < list_->size(); ++i) {
-        if (i) out += ", ";
-        out += (*list_)[i].repr();
+namespace {
+
+// Python's repr: a container already being written (a namespace holding itself) prints as
+// {...} / [...], as reprlib.recursive_repr does; depth and size are bounded.
+void repr_into(const Value& v, std::string& out, std::vector<const void*>& open, int depth) {
+  if (depth > kMaxValueDepth) fail("repr: value nested deeper than ", kMaxValueDepth, " levels");
+  check_string_size(out.size(), "repr of a value");
+  switch (v.kind()) {
+    case Value::Kind::kList: {
+      const List& items = v.as_list();
+      const bool tuple = v.is_tuple();
+      if (std::find(open.begin(), open.end(), &items) != open.end()) {
+        out += tuple ? "(...)" : "[...]";
+        return;
       }
-      if (tuple_ && list_->size() == 1) out += ",";
-      return out + (tuple_ ? ")" : "]");
+      open.push_back(&items);
+      out += tuple ? "(" : "[";
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ", ";
+        repr_into(items[i], out, open, depth + 1);
+      }
+      if (tuple && items.size() == 1) out += ",";
+      out += tuple ? ")" : "]";
+      open.pop_back();
+      return;
     }
-    case Kind::kDict:
-    case Kind::kNamespace: {
-      std::string out = kind_ == Kind::kNamespace ? "<Namespace {" : "{";
+    case Value::Kind::kDict:
+    case Value::Kind::kNamespace: {
+      const Dict& d = v.as_dict();
+      const bool ns = v.is_namespace();
+      if (ns) out += "<Namespace ";
+      if (std::find(open.begin(), open.end(), &d) != open.end()) {
+        out += ns ? "{...}>" : "{...}";
+        return;
+      }
+      open.push_back(&d);
+      out += "{";
       bool first = true;
-      for (const auto& [k, v] : dict_->items()) {
+      for (const auto& [k, x] : d.items()) {
         if (!first) out += ", ";
         first = false;
-        out += py_string_repr(k) + ": " + v.repr();
+        out += py_string_repr(k);
+        out += ": ";
+        repr_into(x, out, open, depth + 1);
       }
-      return out + (kind_ == Kind::kNamespace ? "}>" : "}");
+      out += ns ? "}>" : "}";
+      open.pop_back();
+      return;
     }
-    case Kind::kCallable: return "<built-in function " + s_ + ">";
+    case Value::Kind::kUndefined: out += "Undefined"; return;
+    case Value::Kind::kNone: out += "None"; return;
+    case Value::Kind::kBool: out += v.as_bool() ? "True" : "False"; return;
+    case Value::Kind::kInt: out += std::to_string(v.as_int()); return;
+    case Value::Kind::kFloat: out += py_float_repr(v.as_float()); return;
+    case Value::Kind::kString: out += py_string_repr(v.as_string()); return;
+    case Value::Kind::kCallable: out += "<built-in function " + v.callable_name() + ">"; return;
   }
-  return "";
+}
+
+}  // namespace
+
+std::string Value::repr() const {
+  std::string out;
+  std::vector<const void*> open;
+  repr_into(*this, out, open, 0);
+  check_string_size(out.size(), "repr of a value");
+  return out;
 }
 
 std::string Value::type_name() const {
@@ -342,8 +432,12 @@ List iterate(const Value& v) {
     return keys;
   }
   if (v.is_string()) {
+    const std::vector<char32_t> cps = utf8_decode(v.as_string());
+    if (cps.size() > kMaxListItems)
+      fail("iterating over a string of ", cps.size(), " characters: more than the limit of ", kMaxListItems);
     List chars;
-    for (char32_t c : utf8_decode(v.as_string())) chars.push_back(Value::string(utf8_encode(c)));
+    chars.reserve(cps.size());
+    for (char32_t c : cps) chars.push_back(Value::string(utf8_encode(c)));
     return chars;
   }
   fail("'", v.type_name(), "' is not iterable");

@@ -13,6 +13,19 @@
 
 namespace moe::jinja {
 
+// Bounds on what one render may build (docs/tokenizer-and-chat.md): far above what chat
+// templates need, low enough that a hostile template fails with an error instead of exhausting
+// memory, time or the stack.
+inline constexpr std::size_t kMaxStringBytes = std::size_t{64} << 20;  // any string value, and the output
+inline constexpr std::size_t kMaxListItems = std::size_t{1} << 20;     // items of one list
+// Lists and dicts nested in each other (namespaces count as one level: they are owned by the
+// render's NamespaceArena); Python's own recursion limit is about 1000.
+inline constexpr int kMaxValueDepth = 512;
+inline constexpr std::size_t kMaxNamespaces = std::size_t{1} << 20;  // namespace() calls per render
+
+// Throws moe::Error "<what> would be <n> bytes, more than the limit of ..." past kMaxStringBytes.
+void check_string_size(std::size_t n, const char* what);
+
 class Value;
 using List = std::vector<Value>;
 
@@ -21,8 +34,10 @@ class Dict {
  public:
   const Value* find(const std::string& key) const;
   void set(const std::string& key, Value v);
-  std::size_t size() const { return items_.size(); }
+  std::size_t size() const;  // defined after Value (a complete type is needed; clang insists)
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  // Removes and returns every entry (NamespaceArena breaks reference cycles with it).
+  std::vector<std::pair<std::string, Value>> take_items();
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
@@ -52,7 +67,8 @@ class Value {
   static Value list(List items, bool tuple = false);
   static Value dict(Dict d);
   static Value namespace_(Dict attrs);
-  static Value callable(Function f, std::string name);
+  // `depth`: the nesting depth of the values the function holds (a bound method of a dict).
+  static Value callable(Function f, std::string name, int depth = 0);
   // JSON -> Value; objects keep the JSON's key order (insertion order for ordered_json).
   static Value from_json(const nlohmann::json& j);
   static Value from_json(const nlohmann::ordered_json& j);
@@ -68,6 +84,8 @@ class Value {
   // Python numbers: bool, int, float.
   bool is_number() const { return kind_ == Kind::kBool || kind_ == Kind::kInt || kind_ == Kind::kFloat; }
   bool is_tuple() const { return kind_ == Kind::kList && tuple_; }
+  // Nesting depth: 0 for scalars, 1 + the deepest item for lists and dicts, 1 for namespaces.
+  int depth() const { return depth_; }
 
   bool as_bool() const { return b_; }
   std::int64_t as_int() const;  // bool and int
@@ -90,12 +108,36 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   bool tuple_ = false;
+  int depth_ = 0;
   std::int64_t i_ = 0;
   double f_ = 0.0;
   std::string s_;
   std::shared_ptr<List> list_;
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<Function> fn_;
+};
+
+inline std::size_t Dict::size() const {
+  return items_.size();
+}
+
+// Owns every namespace created on this thread while it lives (one per render): namespaces are
+// the only mutable values, so every reference cycle (`{% set ns.a = ns %}`) and every long
+// chain built by assignment passes through one. On destruction it empties them all first, so
+// the cycles are broken and no destructor recurses through a chain. Nests (restores the outer
+// arena).
+class NamespaceArena {
+ public:
+  NamespaceArena();
+  ~NamespaceArena();
+  NamespaceArena(const NamespaceArena&) = delete;
+  NamespaceArena& operator=(const NamespaceArena&) = delete;
+  // Called by Value::namespace_; throws past kMaxNamespaces.
+  static void adopt(const std::shared_ptr<Dict>& d);
+
+ private:
+  std::vector<std::shared_ptr<Dict>> owned_;
+  NamespaceArena* outer_;
 };
 
 // Python semantics shared by the interpreter and the builtins.
