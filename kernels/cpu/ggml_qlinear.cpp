@@ -42,7 +42,7 @@ float bias_at(WeightRef b, int64_t n) {
   return 0.0f;
 }
 
-float f16_at(const uint8_t* p) {
+[[maybe_unused]] float f16_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return f16_to_f32(h);
@@ -55,7 +55,7 @@ struct XQ8 {
   std::vector<int32_t> sum;
 };
 
-void quantize_x(const float* x, int64_t T, int64_t K, XQ8& q) {
+[[maybe_unused]] void quantize_x(const float* x, int64_t T, int64_t K, XQ8& q) {
   const int64_t nb = K / 32;
   q.qs.resize(static_cast<size_t>(T * K));
   q.d.resize(static_cast<size_t>(T * nb));
@@ -226,7 +226,7 @@ float row_q6_k(const uint8_t* w, const int8_t* xq, const float* xd, int64_t nsb)
 #pragma GCC pop_options
 #endif
 
-bool has_int_path(QuantType t) {
+[[maybe_unused]] bool has_int_path(QuantType t) {
   switch (t) {
     case QuantType::kGgmlQ8_0:
     case QuantType::kGgmlQ4_0:
