@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 
 #include "runtime/core/error.h"
@@ -119,13 +120,23 @@ MemoryPlan make_plan(const ModelConfig& c, const QuantRecipe& recipe, const Plan
   return p;
 }
 
+namespace {
+
+// printf into `out` (one line of the plan); the format attribute lets the compiler check it.
+__attribute__((format(printf, 2, 3))) void append_line(std::string& out, const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  out += buf;
+}
+
+}  // namespace
+
 std::string format_plan(const MemoryPlan& p, const PlanInputs& in) {
   std::string out;
-  char buf[512];
-  auto line = [&](const char* fmt, auto... args) {
-    std::snprintf(buf, sizeof buf, fmt, args...);
-    out += buf;
-  };
+#define line(...) append_line(out, __VA_ARGS__)
   line("%-16s %12s  %s\n", "component", "bytes", "tier");
   for (const PlanComponent& c : p.components) {
     if (c.bytes == 0) continue;
@@ -157,6 +168,7 @@ std::string format_plan(const MemoryPlan& p, const PlanInputs& in) {
          p.tokens_per_s_bound, p.tokens_per_s_no_overlap, 0.9 * p.tokens_per_s_bound);
   else
     line("tokens/s bound   unknown: give the missing bandwidths (--dram-bw, --nvme-bw, --pcie-bw, --hbm-bw)\n");
+#undef line
   return out;
 }
 

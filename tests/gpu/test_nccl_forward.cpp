@@ -20,7 +20,7 @@
 namespace moe {
 namespace {
 
-std::filesystem::path golden(const std::string& name) {
+[[maybe_unused]] std::filesystem::path golden(const std::string& name) {  // unused without NCCL
   const char* env = std::getenv("MOE_TEST_DATA_DIR");
   return std::filesystem::path(env != nullptr ? env : MOE_TEST_DATA_DIR) / "golden" / name;
 }

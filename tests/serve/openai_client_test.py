@@ -204,8 +204,16 @@ def main():
             errors.append(f"client {i}: {e!r}")
 
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(16)]
-    steps_before = metric(port, "moe_engine_steps_total")
-    tokens_before = metric(port, "moe_generation_tokens_total")
+    # The counters of the requests before may still move after their responses ended (the engine
+    # counts a step after handing out its tokens): read them once they stand still (at most 5 s).
+    settle = time.time() + 5
+    steps_before, tokens_before = None, None
+    while time.time() < settle:
+        now = (metric(port, "moe_engine_steps_total"), metric(port, "moe_generation_tokens_total"))
+        if now == (steps_before, tokens_before):
+            break
+        steps_before, tokens_before = now
+        time.sleep(0.2)
     for t in threads:
         t.start()
     for t in threads:
