@@ -85,7 +85,9 @@ void f32_path(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantType 
   const size_t row_bytes = quant_row_bytes(QuantFormat{type, ggml_block(type).elems}, K);
 #pragma omp parallel if (T * N * K >= kMinParallelWork)
   {
-    std::vector<float> row(static_cast<size_t>(K));
+    // Each OpenMP thread's row buffer, kept between calls: no allocation per decode step.
+    thread_local std::vector<float> row;
+    if (row.size() < static_cast<size_t>(K)) row.resize(static_cast<size_t>(K));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       ggml_dequantize_row(type, w + static_cast<size_t>(n) * row_bytes, K, row.data());
