@@ -16,10 +16,12 @@ void ggml_qlinear(const float* x, int64_t T, int64_t K, const uint8_t* w, QuantT
                   float* y);
 
 // Whether ggml_qlinear takes its integer path for `type` now: x rounded to int8 per block of 32
-// (Q8_0-style), integer dot products (AVX2 / AVX-512 ISAs: Q8_0, Q4_0, Q4_K,
-// Q6_K). Otherwise, and on
-// the portable ISA or with the f32 path forced (qlinear_isa.h), every weight row is dequantized
-// with ggml_dequantize_row and multiplied in f32.
+// (Q8_0-style), exact integer dot products with every weight block (every ggml type: Q4_0, Q4_1,
+// Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; AVX2 and AVX-512 ISAs, VNNI where the
+// CPU has it; GCC x86-64 builds). Each weight row is unpacked once per call and dotted with up to
+// 8 token rows per pass. Otherwise (the portable ISA, the f32 path forced (qlinear_isa.h), or
+// builds without the kernels, e.g. clang) every weight row is dequantized with
+// ggml_dequantize_row and multiplied in f32.
 bool ggml_qlinear_int_path(QuantType type);
 
 }  // namespace moe::cpu

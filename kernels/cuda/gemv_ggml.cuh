@@ -74,4 +74,8 @@ void ggml_linear(const float* x, int T, const GgmlWeight& w, const BiasOperand& 
 // ggml_linear, in groups of 4 token rows).
 void ggml_swiglu(const float* x, int T, const GgmlWeight& gate, const GgmlWeight& up, float* h, cudaStream_t stream);
 
+// out (T, K) = rows ids (T) of a ggml-typed table (N, K), dequantized as ggml does; ids in device
+// (or mapped pinned) memory, already range-checked by the caller.
+void ggml_embedding(const int32_t* ids, int T, const GgmlWeight& table, float* out, cudaStream_t stream);
+
 }  // namespace moe::cuda

@@ -118,8 +118,16 @@ void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out)
   expect_f32(out, "embedding", "out");
   MOE_CHECK(ids.dtype == DType::kI32 && ids.device == Device::kCuda,
             "cuda backend: embedding: ids must be I32 on the device");
-  const cuda::WeightOperand t = weight_operand(table, "embedding", "table");
   const int T = to_int(ids.numel(), "embedding tokens");
+  if (is_ggml_weight(table)) {  // a GGUF token_embd kept in its block format
+    const cuda::GgmlWeight g = ggml_operand(table, "embedding", "table");
+    MOE_CHECK(table.rank == 2 && out.numel() >= T * g.k, "cuda backend: embedding: table ", shape_str(table), " out ",
+              shape_str(out));
+    impl_->begin_op(T);
+    cuda::ggml_embedding(ids.as<const int32_t>(), T, g, out.as<float>(), impl_->s());
+    return;
+  }
+  const cuda::WeightOperand t = weight_operand(table, "embedding", "table");
   MOE_CHECK(table.rank == 2 && out.numel() >= T * t.k, "cuda backend: embedding: table ", shape_str(table), " out ",
             shape_str(out));
   impl_->begin_op(T);

@@ -24,6 +24,11 @@ std::unique_ptr<ExpertOffload> ExpertOffload::create(const Model& model, Backend
                                                      const OffloadOptions& options,
                                                      const DeviceSlotsFactory& make_slots) {
   const PackedStore* store = model.packed();
+  if (store == nullptr && model.gguf() != nullptr)
+    fail(model.source().dir().string(),
+         ": expert offloading reads experts from a packed store's experts.bin, whose 4 KiB-aligned extents hold "
+         "each expert's gate, up and down together; convert the GGUF file once, keeping its block types (moe "
+         "convert --model FILE.gguf --quant keep --out PACKED), and run PACKED");
   if (store == nullptr)
     fail(model.source().dir().string(),
          ": expert offloading reads experts from a packed store's experts.bin; convert the model first "

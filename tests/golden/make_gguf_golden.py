@@ -150,7 +150,7 @@ def add_metadata(w, cfg):
     if arch == "llama" and cfg.get("sliding_window"):
         w.add_sliding_window(int(cfg["sliding_window"]))
     w.add_vocab_size(cfg["vocab_size"])
-    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7}.get(getattr(w, "_moe_type", "F32"), 0))
+    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7, "BF16": 32}.get(getattr(w, "_moe_type", "F32"), 0))
 
 
 def store(w, name, a, qtype):

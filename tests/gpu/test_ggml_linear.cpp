@@ -2,10 +2,11 @@
 // reference: every ggml type, random blocks (random bytes, finite f16 scales), weights uploaded in
 // their stored layout, y = x W^T (+ bias) compared with ggml_dequantize_row and a double dot, for
 // T = 1, 4 and 5 token rows (one launch of the 1-row kernel, one of the 4-row kernel, and 4 + 1);
-// and the SwiGLU MLP with ggml gate/up (fused) and mixed storage.
+// and the SwiGLU MLP with ggml gate/up (fused) and mixed storage; the embedding from a ggml table.
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "gpu_test_util.h"
 #include "kernels/quant/ggml_quants.h"
@@ -108,6 +109,28 @@ TEST(CudaGgmlLinear, EveryTypeMatchesTheScalarReference) {
                                with_bias ? " +bias" : ""));
         }
       }
+  }
+}
+
+// A GGUF token_embd kept in its block type: the rows ids pick, dequantized exactly as the CPU
+// reference does (ggml_dequant.cuh is bit-exact with ggml_dequantize_row: tolerance 0).
+TEST(CudaGgmlLinear, EmbeddingEveryType) {
+  MOE_CUDA_OR_SKIP(gpu);
+  for (QuantType t : kGgmlTypes) {
+    const int64_t V = 50, D = 2 * ggml_block(t).elems;
+    const GgmlHostWeight g = ggml_weight(V, D, t);
+    const Tensor table = gpu.load_weight(g.w.view());
+    const std::vector<int32_t> ids = {7, 0, 49, 7, 23};
+    const auto T = static_cast<int64_t>(ids.size());
+    Tensor id = gpu.alloc(DType::kI32, {T});
+    gpu.copy_from_host(ids.data(), ids.size() * sizeof(int32_t), id);
+    Tensor o = poisoned(gpu, {T, D});
+    gpu.embedding(id, table, o);
+    std::vector<float> want(static_cast<size_t>(T * D));
+    for (int64_t i = 0; i < T; ++i)
+      std::memcpy(want.data() + i * D, g.values.data() + ids[static_cast<size_t>(i)] * D,
+                  static_cast<size_t>(D) * sizeof(float));
+    expect_close(download(gpu, o), want, 0.0, str_cat("embedding ", quant_format_name(*g.w.quant)));
   }
 }
 

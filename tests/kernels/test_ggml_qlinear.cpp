@@ -1,11 +1,16 @@
 // ggml_qlinear (kernels/cpu/ggml_qlinear.h) against the scalar reference: every weight row
 // dequantized by ggml_dequantize_row (bit-exact with gguf-py: test_ggml_quants.cpp) and multiplied
-// in float64. Every ggml type, T in {1, 3, 17}, N not a multiple of any SIMD width, K several
-// blocks, every ISA this machine has, bias on and off. The f32 path must meet qref::tolerance; the
-// integer path (ggml_qlinear_int_path) may differ by the rounding of x to int8 per 32 as well,
-// bounded like our q8/q4 integer paths (qref::int_bound with group 32). Then the dispatch of
-// qlinear and qswiglu on ggml-typed weights.
+// in float64. Every ggml type, T in {1, 3, 4, 5, 8, 17, 33} (the integer path's tiles of 4 token
+// rows and their remainders), N not a multiple of any SIMD width, K several blocks (for the
+// 32-weight types two groups of 256 and a short one), every ISA this machine has, bias on and off.
+// The f32 path must meet qref::tolerance; the integer path (ggml_qlinear_int_path: every ggml type
+// on AVX2 and AVX-512 in GCC x86 builds) may differ by the rounding of x to int8 per 32 as well,
+// bounded like our q8/q4 integer paths (qref::int_bound with group 32). Every token row must give
+// the same bits alone as inside a batch, whatever the thread count, and the AVX2 and AVX-512 VNNI
+// integer kernels the same bits as each other (both exact in integers, same float operations).
+// Then the dispatch of qlinear and qswiglu on ggml-typed weights.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
@@ -67,12 +72,18 @@ std::vector<float> random_x(std::mt19937& rng, int64_t n) {
   return x;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+constexpr bool kIntPathBuilt = true;
+#else
+constexpr bool kIntPathBuilt = false;
+#endif
+
 class GgmlQlinear : public ::testing::TestWithParam<TypeInfo> {};
 
 TEST_P(GgmlQlinear, MatchesReferenceOnEveryIsa) {
   const TypeInfo ti = GetParam();
   const int64_t blk = ggml_block(ti.type).elems;
-  const int64_t K = blk == 32 ? 7 * 32 : 3 * 256, N = 37;
+  const int64_t K = blk == 32 ? 19 * 32 : 3 * 256, N = 37;
   std::mt19937 rng(1234 + static_cast<unsigned>(ti.type));
   const std::vector<uint8_t> w = random_ggml(rng, ti, N, K);
   std::vector<float> bias(static_cast<size_t>(N));
@@ -80,7 +91,7 @@ TEST_P(GgmlQlinear, MatchesReferenceOnEveryIsa) {
   std::vector<std::vector<double>> rows;
   for (int64_t n = 0; n < N; ++n) rows.push_back(deq_row(ti.type, w.data(), K, n));
   qref::IsaList isas;
-  for (const int64_t T : {1, 3, 17}) {
+  for (const int64_t T : {1, 3, 4, 5, 8, 17, 33}) {
     const std::vector<float> x = random_x(rng, T * K);
     // |x - sx xq| <= sx / 2 per element, sx = amax of its block of 32 / 127 (qref::int_bound).
     std::vector<double> half_sx(static_cast<size_t>(T * K));
@@ -94,6 +105,8 @@ TEST_P(GgmlQlinear, MatchesReferenceOnEveryIsa) {
       for (const cpu::QIsa isa : isas.isas) {
         cpu::qisa_set(isa);
         const bool int_path = cpu::ggml_qlinear_int_path(ti.type);
+        EXPECT_EQ(int_path, kIntPathBuilt && isa != cpu::QIsa::kPortable && !cpu::qlinear_float_forced())
+            << ti.name << " isa " << cpu::qisa_name(isa);
         std::vector<float> y(static_cast<size_t>(T * N), NAN);
         cpu::ggml_qlinear(x.data(), T, K, w.data(), ti.type, N, b, y.data());
         for (int64_t t = 0; t < T; ++t)
@@ -113,13 +126,85 @@ TEST_P(GgmlQlinear, MatchesReferenceOnEveryIsa) {
                 << ti.name << " isa " << cpu::qisa_name(isa) << " T " << T << " t " << t << " n " << n
                 << (int_path ? " (int)" : " (f32)");
           }
-        // One token row gives the same bits alone as inside a batch of T.
+        // Every token row gives the same bits alone as inside a batch of T.
         std::vector<float> y1(static_cast<size_t>(N));
-        cpu::ggml_qlinear(x.data() + (T - 1) * K, 1, K, w.data(), ti.type, N, b, y1.data());
-        EXPECT_EQ(0, std::memcmp(y1.data(), y.data() + (T - 1) * N, y1.size() * 4)) << ti.name << " T " << T;
+        for (int64_t t = 0; t < T; ++t) {
+          cpu::ggml_qlinear(x.data() + t * K, 1, K, w.data(), ti.type, N, b, y1.data());
+          EXPECT_EQ(0, std::memcmp(y1.data(), y.data() + t * N, y1.size() * 4))
+              << ti.name << " isa " << cpu::qisa_name(isa) << " T " << T << " t " << t;
+        }
       }
     }
   }
+}
+
+// The integer kernels' int16 sums at their bounds: every code byte the same (0x00, 0x80, 0xff,
+// 0x77: the largest codes, scales and offsets of each type), x all +1 or all -1 (every xq = +-127),
+// so any int16 overflow (more maddubs pairs summed than the codes allow) shows.
+TEST_P(GgmlQlinear, ExtremeCodesAndX) {
+  const TypeInfo ti = GetParam();
+  const GgmlBlock blk = ggml_block(ti.type);
+  const int64_t K = blk.elems == 32 ? 9 * 32 : 2 * 256, N = 3, T = 5;
+  qref::IsaList isas;
+  for (const int byte : {0x00, 0x80, 0xff, 0x77}) {
+    std::vector<uint8_t> w(static_cast<size_t>(N * (K / blk.elems) * blk.bytes), static_cast<uint8_t>(byte));
+    for (size_t b = 0; b < w.size() / static_cast<size_t>(blk.bytes); ++b)
+      for (int off : ti.f16_offsets)
+        if (off >= 0) qref::put_u16(w.data() + b * static_cast<size_t>(blk.bytes) + off, f32_to_f16(1.0f / 64));
+    for (const float sx : {1.0f, -1.0f}) {
+      const std::vector<float> x(static_cast<size_t>(T * K), sx);
+      for (const cpu::QIsa isa : isas.isas) {
+        cpu::qisa_set(isa);
+        std::vector<float> y(static_cast<size_t>(T * N));
+        cpu::ggml_qlinear(x.data(), T, K, w.data(), ti.type, N, WeightRef{}, y.data());
+        for (int64_t n = 0; n < N; ++n) {
+          const std::vector<double> row = deq_row(ti.type, w.data(), K, n);
+          double want = 0.0, mag = 0.0;
+          for (int64_t k = 0; k < K; ++k) {
+            want += sx * row[static_cast<size_t>(k)];
+            mag += std::fabs(row[static_cast<size_t>(k)]);
+          }
+          for (int64_t t = 0; t < T; ++t)
+            ASSERT_NEAR(y[static_cast<size_t>(t * N + n)], want, 4.0 * qref::tolerance(mag) + 1e-6 * mag)
+                << ti.name << " isa " << cpu::qisa_name(isa) << " byte " << byte << " x " << sx << " n " << n;
+        }
+      }
+    }
+  }
+}
+
+// A projection large enough to run on several threads: each token row gives the same bits with 1
+// and 2 threads, in a batch of T and alone; the integer path gives the same bits on AVX2 and on
+// AVX-512 (VNNI where the CPU has it).
+TEST_P(GgmlQlinear, SameBitsWhateverThreadsTAndIntIsa) {
+  const TypeInfo ti = GetParam();
+  const int64_t blk = ggml_block(ti.type).elems;
+  const int64_t K = blk == 32 ? 45 * 32 : 5 * 256, N = 301, T = 11;
+  std::mt19937 rng(99 + static_cast<unsigned>(ti.type));
+  const std::vector<uint8_t> w = random_ggml(rng, ti, N, K);
+  const std::vector<float> x = random_x(rng, T * K);
+  qref::IsaList isas;
+  const int saved = omp_get_max_threads();
+  std::vector<std::vector<float>> int_results;
+  for (const cpu::QIsa isa : isas.isas) {
+    cpu::qisa_set(isa);
+    std::vector<float> y2(static_cast<size_t>(T * N)), y1(static_cast<size_t>(T * N)), yt(static_cast<size_t>(N));
+    omp_set_num_threads(2);
+    cpu::ggml_qlinear(x.data(), T, K, w.data(), ti.type, N, WeightRef{}, y2.data());
+    omp_set_num_threads(1);
+    cpu::ggml_qlinear(x.data(), T, K, w.data(), ti.type, N, WeightRef{}, y1.data());
+    omp_set_num_threads(saved);
+    EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << ti.name << " isa " << cpu::qisa_name(isa);
+    for (int64_t t = 0; t < T; ++t) {
+      cpu::ggml_qlinear(x.data() + t * K, 1, K, w.data(), ti.type, N, WeightRef{}, yt.data());
+      EXPECT_EQ(0, std::memcmp(yt.data(), y2.data() + t * N, yt.size() * 4))
+          << ti.name << " isa " << cpu::qisa_name(isa) << " t " << t;
+    }
+    if (cpu::ggml_qlinear_int_path(ti.type)) int_results.push_back(y2);
+  }
+  for (size_t i = 1; i < int_results.size(); ++i)
+    EXPECT_EQ(0, std::memcmp(int_results[0].data(), int_results[i].data(), int_results[0].size() * 4))
+        << ti.name << ": AVX2 and AVX-512 integer kernels differ";
 }
 
 // qlinear and qswiglu on ggml-typed QWeights are ggml_qlinear (bit for bit), with gate, up and
