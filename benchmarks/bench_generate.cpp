@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -15,16 +16,20 @@
 
 #include "benchmarks/bench_model.h"
 #include "benchmarks/bench_record.h"
+#include "benchmarks/busy_load.h"
 #include "benchmarks/device_bandwidth.h"
 #include "benchmarks/memory_bandwidth.h"
 #include "benchmarks/model_cost.h"
+#include "kernels/common/thread_pool.h"
 #include "runtime/backend/backend_factory.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #include "runtime/engine/generator.h"
 #include "runtime/engine/kv_cache.h"
 #include "runtime/engine/transformer.h"
+#include "runtime/io/gguf.h"
 #include "runtime/model/config.h"
+#include "runtime/model/gguf_source.h"
 #include "runtime/model/model.h"
 #include "runtime/model/synthetic_model.h"
 #include "runtime/quant/quant_cache.h"
@@ -52,11 +57,13 @@ struct Options {
   std::string quantizer = "hqq";
   uint64_t seed = 0;
   std::string model_dir;
+  std::string gguf;  // benchmark this GGUF file instead of the random-weight model
   bool regenerate = false;
   int threads = 0;
   std::string device = "cpu";  // cpu, cuda, cuda:N
   int64_t prompt_tokens = 128, decode_tokens = 32, prefill_chunk = 256;
   int reps = 3, warmup = 1;
+  int contend = 0;  // busy processes beside a second set of reps
   int64_t bw_mib = 512;
   int bw_reps = 5;
   std::string out;
@@ -127,20 +134,25 @@ int run(const Options& o) {
   MOE_CHECK(o.prompt_tokens > 0 && o.decode_tokens > 0, "--prompt-tokens and --decode-tokens must be positive");
   MOE_CHECK(o.reps > 0 && o.warmup >= 0 && o.bw_reps > 0 && o.bw_mib > 0 && o.prefill_chunk > 0,
             "--reps, --bw-reps, --bw-mib and --prefill-chunk must be positive, --warmup >= 0");
+  MOE_CHECK(o.gguf.empty() || o.quant.empty(), "--gguf and --quant exclude each other: a GGUF file keeps its types");
+  const bool from_gguf = !o.gguf.empty();
   const SyntheticModelSpec spec = make_spec(o);
-  const std::string shape = shape_name(o);
-  const fs::path dir = !o.model_dir.empty()
+  // A GGUF file: its stem names the shape and format ("mixtral-moderate.Q4_K_M.gguf").
+  const std::string shape = from_gguf ? fs::path(o.gguf).stem().string() : shape_name(o);
+  const fs::path dir = from_gguf ? fs::path(o.gguf)
+                       : !o.model_dir.empty()
                            ? fs::path(o.model_dir)
                            : fs::path(str_cat("/tmp/moe-bench-", shape, o.dtype == "bf16" ? "" : "-" + o.dtype));
   const fs::path out = !o.out.empty() ? fs::path(o.out)
                                       : fs::path(MOE_SOURCE_DIR) / "benchmarks" / "results" /
-                                            str_cat(device_kind(o.device), "-", shape, "-",
-                                                    o.quant.empty() ? o.dtype : o.quant, ".json");
+                                            (from_gguf ? str_cat(device_kind(o.device), "-gguf-", shape, ".json")
+                                                       : str_cat(device_kind(o.device), "-", shape, "-",
+                                                                 o.quant.empty() ? o.dtype : o.quant, ".json"));
   const GitRevision git = git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);
   const std::string date = utc_now_iso8601();
   const MachineInfo machine = machine_info();
 
-  const PreparedModel prepared = prepare_model(dir, spec, o.regenerate);
+  const PreparedModel prepared = from_gguf ? PreparedModel{} : prepare_model(dir, spec, o.regenerate);
   // With a recipe: the packed store of the same model (converted once, then cached).
   fs::path load_dir = dir;
   std::string recipe_spec;
@@ -180,16 +192,35 @@ int run(const Options& o) {
   const double load_seconds = seconds_since(t_load);
 
   const DType wdtype = model->weights().lm_head.dtype;
-  const ModelCost cost = model_cost(c, wdtype);
+  // GGUF: the stored bytes per ggml type (what a decoded token reads is counted from the bound
+  // tensors below, as for a packed store).
+  std::string gguf_types;
+  json gguf_types_json = json::object();
+  if (const GgufSource* g = model->gguf(); g != nullptr) {
+    std::map<std::string, std::pair<int64_t, uint64_t>> by_type;  // name -> (tensors, bytes)
+    for (const GgufTensorInfo& t : g->file().tensors()) {
+      const auto info = ggml_type_info(t.ggml_type);
+      auto& e = by_type[info ? std::string(info->name) : str_cat("type ", t.ggml_type)];
+      e.first += 1;
+      e.second += t.nbytes;
+    }
+    for (const auto& [name, e] : by_type) {
+      gguf_types += str_cat(gguf_types.empty() ? "" : ", ", name, " ", e.first, " (", e.second / 1000000, " MB)");
+      gguf_types_json[name] = {{"tensors", e.first}, {"bytes", e.second}};
+    }
+  }
+  const bool packed = !o.quant.empty() || from_gguf;  // stored sizes are not the config's dtype
+  // Parameter counts are what the cost is for; a quantized LM head (GGUF) has no per-parameter dtype.
+  const ModelCost cost = model_cost(c, model->weights().lm_head.quant ? DType::kBF16 : wdtype);
   const uint64_t bound_bytes = model->weights().bytes;
   const uint64_t formula_bytes = static_cast<uint64_t>(cost.params_total) * static_cast<uint64_t>(cost.bytes_per_param);
   // Bytes a decoded token reads, from the bound tensors' storage (quantized ones at packed size).
   const uint64_t weight_bytes_per_token = model->weights().decode_bytes_per_token(c.experts_per_token);
-  if (o.quant.empty() && weight_bytes_per_token != cost.weight_bytes_per_token)
+  if (!packed && weight_bytes_per_token != cost.weight_bytes_per_token)
     std::fprintf(stderr, "warning: bytes per token from the config (%llu) and from the bound weights (%llu) differ\n",
                  static_cast<unsigned long long>(cost.weight_bytes_per_token),
                  static_cast<unsigned long long>(weight_bytes_per_token));
-  if (o.quant.empty() && formula_bytes != bound_bytes)
+  if (!packed && formula_bytes != bound_bytes)
     std::fprintf(stderr,
                  "warning: parameter count from the config (%lld x %lld bytes = %llu) differs from the bound "
                  "weights (%llu bytes); bytes per token may be off\n",
@@ -223,6 +254,22 @@ int run(const Options& o) {
                  r.prompt_tokens_per_second(), r.first_token_seconds, r.decode_tokens_per_second());
   }
 
+  // Contention: the same reps again beside `contend` spinning processes.
+  RepFigures busy;
+  if (o.contend > 0) {
+    BusyLoad load;
+    load.start(o.contend);
+    std::fprintf(stderr, "beside %d busy processes:\n", o.contend);
+    for (int i = 0; i < o.reps; ++i) {
+      const GenerationResult r = generate(transformer, cache, c.vocab_size, prompt, g);
+      busy.prompt_tps.push_back(r.prompt_tokens_per_second());
+      busy.decode_tps.push_back(r.decode_tokens_per_second());
+      std::fprintf(stderr, "contended rep %d/%d: prompt %.1f tok/s, decode %.2f tok/s\n", i + 1, o.reps,
+                   r.prompt_tokens_per_second(), r.decode_tokens_per_second());
+    }
+    load.stop();
+  }
+
   // Bandwidth once more after the runs: the machine is shared, keep the best of both phases.
   std::fprintf(stderr, "measuring memory bandwidth again ...\n");
   const BandwidthResult bw_after = measure_bandwidth_for(o.device, bw_bytes, threads, o.bw_reps);
@@ -251,13 +298,17 @@ int run(const Options& o) {
               machine.hostname.c_str(), machine.cpu_model.c_str(), machine.logical_cores, machine.ram_gib, threads,
               machine.load_average.c_str(), load_at_end.c_str());
   std::printf("model     %s, %s weights%s\n", c.summary().c_str(),
-              o.quant.empty() ? std::string(dtype_name(wdtype)).c_str() : "quantized",
-              o.quant.empty()
+              from_gguf         ? "GGUF"
+              : o.quant.empty() ? std::string(dtype_name(wdtype)).c_str()
+                                : "quantized",
+              from_gguf ? str_cat(": ", gguf_types).c_str()
+              : o.quant.empty()
                   ? ""
                   : str_cat(", quantized ", recipe_spec, " (", o.quantizer, "): ", model->weights().bytes / 1e6, " MB")
                         .c_str());
   std::printf("          %s (%s)\n", dir.string().c_str(),
-              prepared.written
+              from_gguf ? "as given"
+              : prepared.written
                   ? str_cat("written in ", static_cast<int64_t>(prepared.write_seconds * 10) / 10.0, " s").c_str()
                   : "reused");
   std::printf("params    %.1f M total (%.3f GB), %.1f M active per token\n", cost.params_total / 1e6,
@@ -281,7 +332,19 @@ int run(const Options& o) {
   row("prompt tok/s", f.prompt_tps, "%10.1f");
   row("ttft s", f.ttft, "%10.3f");
   row("decode tok/s", f.decode_tps, "%10.2f");
+  if (o.contend > 0) {
+    row("busy prompt t/s", busy.prompt_tps, "%10.1f");
+    row("busy decode t/s", busy.decode_tps, "%10.2f");
+  }
   std::printf("load s          %10.4f  (map + bind weights, allocate activations and KV cache)\n\n", load_seconds);
+  const char* sched = cpu::scheduler() == cpu::Scheduler::kPool ? "pool" : "openmp";
+  const double contended_ratio = o.contend > 0 ? median(busy.decode_tps) / median(f.decode_tps) : 0.0;
+  if (o.contend > 0)
+    std::printf(
+        "contention  decode %.2f tok/s quiet, %.2f beside %d busy processes (CPU threads: %s): %.0f%% of quiet "
+        "(target >= %.0f%% = 1 / (1 + load))\n",
+        median(f.decode_tps), median(busy.decode_tps), o.contend, sched, 100.0 * contended_ratio,
+        100.0 / (1.0 + o.contend));
   std::printf(
       "decode   %.2f tok/s | bound from copy bw %.2f tok/s -> efficiency %.1f%% | from read bw %.2f tok/s -> "
       "efficiency %.1f%%\n",
@@ -298,6 +361,7 @@ int run(const Options& o) {
   // ---- record ----
   json machine_json = to_json(machine);
   machine_json["threads"] = threads;
+  machine_json["cpu_threads_scheduler"] = sched;
   machine_json["load_average_at_end"] = load_at_end;
   json record = {
       {"benchmark", "moe_bench_generate"},
@@ -319,14 +383,19 @@ int run(const Options& o) {
         {"top_k", c.experts_per_token},
         {"expert_width", c.expert_intermediate},
         {"vocab", c.vocab_size},
-        {"dtype", o.quant.empty() ? std::string(dtype_name(wdtype)) : std::string("quantized")},
-        {"quantization", o.quant.empty() ? std::string("none") : recipe_spec},
+        {"dtype", from_gguf         ? std::string("gguf")
+                  : o.quant.empty() ? std::string(dtype_name(wdtype))
+                                    : std::string("quantized")},
+        {"quantization", from_gguf         ? std::string("gguf (types as stored)")
+                         : o.quant.empty() ? std::string("none")
+                                           : recipe_spec},
         {"quantizer", o.quant.empty() ? std::string("none") : o.quantizer},
+        {"gguf_types", gguf_types_json},
         {"weights_bytes", model->weights().bytes},
         {"expert_bytes", model->weights().expert_bytes},
         {"loaded_from", load_dir.string()},
         {"convert_seconds", convert_seconds},
-        {"random_weights_seed", o.seed},
+        {"random_weights_seed", from_gguf ? json(nullptr) : json(o.seed)},
         {"dir", dir.string()},
         {"written_this_run", prepared.written},
         {"write_seconds", prepared.write_seconds}}},
@@ -373,6 +442,16 @@ int run(const Options& o) {
         {"decode_seconds", reps_json(f.decode_s)},
         {"warmup_prompt_tokens_per_second", warm.prompt_tps},
         {"warmup_decode_tokens_per_second", warm.decode_tps}}},
+      {"contention", o.contend > 0
+                         ? json{{"busy_processes", o.contend},
+                                {"scheduler", sched},
+                                {"decode_tokens_per_second_quiet", median(f.decode_tps)},
+                                {"decode_tokens_per_second_contended", reps_json(busy.decode_tps)},
+                                {"prompt_tokens_per_second_contended", reps_json(busy.prompt_tps)},
+                                {"contended_over_quiet", contended_ratio},
+                                {"target", 1.0 / (1.0 + o.contend)},
+                                {"what", "the same reps run again beside N child processes spinning on a core each"}}
+                         : json(nullptr)},
       {"bound",
        {{"decode_tokens_per_second_from_copy_bw", bound_copy},
         {"decode_tokens_per_second_from_read_bw", bound_read},
@@ -440,6 +519,9 @@ int main(int argc, char** argv) {
   app.add_option("--model-dir", o.model_dir,
                  "Where the model is written, or reused when it already holds this exact model\n"
                  "(default /tmp/moe-bench-<shape>[-<dtype> unless bf16], e.g. /tmp/moe-bench-mixtral-moderate)");
+  app.add_option("--gguf", o.gguf,
+                 "Benchmark this GGUF file (types as stored) instead of the random-weight model; the shape\n"
+                 "options are then ignored (benchmarks/gguf_side_by_side.sh makes Mixtral-shaped GGUF files)");
   app.add_flag("--regenerate", o.regenerate, "Write the model even when --model-dir already holds it");
   app.add_option("--device", o.device, "Backend: cpu, cuda (GPU 0) or cuda:N; with cuda the bound is the GPU's memory")
       ->capture_default_str();
@@ -457,6 +539,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--warmup", o.warmup, "Untimed runs first (page in the weights, warm the allocator)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--contend", o.contend,
+                 "Run the reps again beside this many busy processes (one spinning core each) and report\n"
+                 "contended vs quiet speed; MOE_CPU_THREADS=openmp compares OpenMP's fork/join")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--bw-mib", o.bw_mib, "Size of each of the two bandwidth arrays, MiB (>> last-level cache)")

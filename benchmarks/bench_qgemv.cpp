@@ -23,6 +23,7 @@
 
 #include "benchmarks/bench_record.h"
 #include "kernels/common/dtype.h"
+#include "kernels/common/thread_pool.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/qlinear.h"
 #include "kernels/cpu/qlinear_isa.h"
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
       "bf16; /t16 = the CPU backend's 16-row tiled layout; ggml's block types as ggml spells them: Q8_0, Q4_K, "
       "Q6_K, IQ4_XS, ...)");
   CLI11_PARSE(app, argc, argv);
-  omp_set_num_threads(threads);
+  moe::cpu::set_num_threads(threads);  // the kernels' pool, and OpenMP (the read-bound pass)
 
   const auto machine = moe::bench::machine_info();
   const auto git = moe::bench::git_revision(MOE_SOURCE_DIR, MOE_CONFIGURE_COMMIT);

@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/common/thread_pool.h"
+
 namespace moe::cpu {
 namespace {
 
@@ -54,14 +56,13 @@ void attention(const float* q, int64_t T, int64_t n_heads, const PagedKv& kv, co
     work_keys += keys;
   }
   const bool parallel = work_keys * n_heads * head_dim >= kMinParallelWork;
-#pragma omp parallel if (parallel)
-  {
+  parallel_for(T * n_heads, parallel, [&](int64_t begin, int64_t end) {
     // Per-thread score row, kept across calls: no allocation once it has grown.
     thread_local std::vector<float> probs;
     if (probs.size() < static_cast<size_t>(max_keys)) probs.resize(static_cast<size_t>(max_keys));
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t th = begin; th < end; ++th) {
+      {
+        const int64_t t = th / n_heads, h = th % n_heads;
         const int64_t pos = positions[t];
         // Visible keys: first .. pos (window > 0: exactly `window` keys ending at pos).
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
@@ -98,7 +99,7 @@ void attention(const float* q, int64_t T, int64_t n_heads, const PagedKv& kv, co
                          });
       }
     }
-  }
+  });
 }
 
 void attention(const float* q, int64_t T, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,

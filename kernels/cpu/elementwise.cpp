@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/common/thread_pool.h"
+
 namespace moe::cpu {
 namespace {
 // Element counts below which an op stays on the calling thread: exp-bound ops pay for a
@@ -39,26 +41,30 @@ void embedding(const int32_t* ids, int64_t T, WeightRef table, int64_t D, float*
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
   // Element i reads gate[i] and up[i] before writing out[i]: out may alias either.
-#pragma omp parallel for schedule(static) if (n >= kMinParallelExp)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  parallel_for(n, n >= kMinParallelExp, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = gate[i];
+      out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
 }
 
 void add_scaled(float* acc, const float* x, float s, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
-  for (int64_t i = 0; i < n; ++i) acc[i] += s * x[i];
+  parallel_for(n, n >= kMinParallelMem, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) acc[i] += s * x[i];
+  });
 }
 
 void add_inplace(float* a, const float* b, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
-  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+  parallel_for(n, n >= kMinParallelMem, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) a[i] += b[i];
+  });
 }
 
 void clamp(float* x, int64_t n, float lo, float hi) {
-#pragma omp parallel for schedule(static) if (n >= kMinParallelMem)
-  for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], lo), hi);
+  parallel_for(n, n >= kMinParallelMem, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) x[i] = std::min(std::max(x[i], lo), hi);
+  });
 }
 
 float sigmoid(float x) {

@@ -10,6 +10,7 @@
 // Every row-dot variant adds in the same lane order, so for a given clone y[t] does not depend
 // on T, on the thread count, or on whether the row was converted first.
 #include "kernels/cpu/linear.h"
+#include "kernels/common/thread_pool.h"
 
 #include <bit>
 #include <cassert>
@@ -170,12 +171,10 @@ void linear(const float* x, int64_t T, int64_t K, WeightRef w, int64_t N, Weight
   assert(dtype_is_compute(w.dtype));
   assert(bias.data == nullptr || dtype_is_compute(bias.dtype));
   const bool parallel = T * N * K >= kMinParallelWork;
-#pragma omp parallel if (parallel)
-  {
-    // Per-thread f32 copy of the current weight row (prefill of a non-F32 weight only).
+  parallel_for(N, parallel, [&](int64_t begin, int64_t end) {
+    // f32 copy of the current weight row (prefill of a non-F32 weight only).
     std::vector<float> row_buf(T > 1 && w.dtype != DType::kF32 ? static_cast<size_t>(K) : 0);
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
+    for (int64_t n = begin; n < end; ++n) {
       const float b = bias.data != nullptr ? load_as_f32(bias.data, bias.dtype, n) : 0.0f;
       if (T == 1) {
         y[n] = dot_row(w, n, K, x) + b;
@@ -184,7 +183,7 @@ void linear(const float* x, int64_t T, int64_t K, WeightRef w, int64_t N, Weight
       const float* row = row_as_f32(w, n, K, row_buf.data());
       for (int64_t t = 0; t < T; ++t) y[t * N + n] = dot_f32(row, x + t * K, K) + b;
     }
-  }
+  });
 }
 
 }  // namespace moe::cpu

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cmath>
 
+#include "kernels/common/thread_pool.h"
+
 namespace moe::cpu {
 namespace {
 
@@ -46,8 +48,9 @@ void norm_one(const float* x, int64_t D, WeightRef w, float eps, float* y) {
 
 void rms_norm(const float* x, int64_t rows, int64_t D, WeightRef w, float eps, float* y) {
   assert(D > 0);
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * D >= kMinParallelWork)
-  for (int64_t r = 0; r < rows; ++r) norm_one(x + r * D, D, w, eps, y + r * D);
+  parallel_for(rows, rows > 1 && rows * D >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) norm_one(x + r * D, D, w, eps, y + r * D);
+  });
 }
 
 }  // namespace moe::cpu

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "kernels/common/dtype.h"
+#include "kernels/common/thread_pool.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/ggml_qlinear.h"
 #include "kernels/cpu/qlinear_isa.h"
@@ -454,19 +455,17 @@ void qswiglu_rows(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up
   thread_local std::vector<float> sg, su;
   prepare_x(g_p, x, T, qg, sg);
   prepare_x(u_p, x, T, qu, su, &g_p);
-#pragma omp parallel if (2 * T * I * H >= kMinParallelWork)
-  {
+  const int64_t tg = g_p.tile(T), tu = u_p.tile(T);
+  const int64_t tile = tg > tu ? tg : tu;  // any grouping of rows gives the same results
+  parallel_for((I + tile - 1) / tile, 2 * T * I * H >= kMinParallelWork, [&](int64_t begin, int64_t end) {
     RowBuffer buf;
     if (T > 1) buf.reserve(H, g_p.op.nb > u_p.op.nb ? g_p.op.nb : u_p.op.nb);
-    const int64_t tg = g_p.tile(T), tu = u_p.tile(T);
-    const int64_t tile = tg > tu ? tg : tu;  // any grouping of rows gives the same results
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < (I + tile - 1) / tile; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       const int64_t n0 = i * tile, count = n0 + tile <= I ? tile : I - n0;
       g_p.rows(n0, count, x, T, WeightRef{}, buf, g, I);
       u_p.rows(n0, count, x, T, WeightRef{}, buf, u, I);
     }
-  }
+  });
 }
 
 }  // namespace
@@ -518,24 +517,23 @@ void qlinear(const float* x, int64_t T, int64_t K, QWeight w, int64_t N, WeightR
     TiledProjection p(w, K, N, qisa_current());
     quantize_x(x, T, K, w.format.group_size, q);
     p.xq = &q;
-#pragma omp parallel for schedule(static) if (T * N * K >= kMinParallelWork)
-    for (int64_t i = 0; i < p.units(); ++i) p.unit(i, T, bias, y, N);
+    parallel_for(p.units(), T * N * K >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) p.unit(i, T, bias, y, N);
+    });
     return;
   }
   const QuantFormat f = w.format;
   Projection p(w.data, f, K, qisa_current());
   prepare_x(p, x, T, q, xs);
-#pragma omp parallel if (T * N * K >= kMinParallelWork)
-  {
+  const int64_t tile = p.tile(T);
+  parallel_for((N + tile - 1) / tile, T * N * K >= kMinParallelWork, [&](int64_t begin, int64_t end) {
     RowBuffer buf;
     if (T > 1 && p.ik == nullptr) buf.reserve(K, p.op.nb);
-    const int64_t tile = p.tile(T);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < (N + tile - 1) / tile; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       const int64_t n0 = i * tile;
       p.rows(n0, n0 + tile <= N ? tile : N - n0, x, T, bias, buf, y, N);
     }
-  }
+  });
 }
 
 void qswiglu(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up, QWeight down, int64_t I, float* scratch,
@@ -559,11 +557,12 @@ void qswiglu(const float* x, int64_t T, int64_t H, QWeight gate, QWeight up, QWe
       quantize_x(x, T, H, up.format.group_size, qu);
       u_p.xq = &qu;
     }
-#pragma omp parallel for schedule(static) if (2 * T * I * H >= kMinParallelWork)
-    for (int64_t i = 0; i < g_p.units(); ++i) {
-      g_p.unit(i, T, WeightRef{}, g, I);
-      u_p.unit(i, T, WeightRef{}, u, I);
-    }
+    parallel_for(g_p.units(), 2 * T * I * H >= kMinParallelWork, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        g_p.unit(i, T, WeightRef{}, g, I);
+        u_p.unit(i, T, WeightRef{}, u, I);
+      }
+    });
   } else {
     qswiglu_rows(x, T, H, gate, up, I, isa, qg, qu, g, u);
   }

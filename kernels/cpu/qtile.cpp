@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/common/dtype.h"
+#include "kernels/common/thread_pool.h"
 #include "kernels/cpu/qlinear_isa.h"
 #include "kernels/quant/quantize.h"
 
@@ -196,11 +197,12 @@ void qtile_pack(const uint8_t* src, QuantFormat f, int64_t N, int64_t K, uint8_t
   assert(qtile_has_layout(f) && K % f.group_size == 0);
   const size_t row_bytes = quant_row_bytes(f, K);
   const int64_t nb = K / f.group_size, runs = N / kQTileRows;
-#pragma omp parallel for schedule(static) if (runs >= 64)
-  for (int64_t i = 0; i < runs; ++i) {
-    const size_t off = static_cast<size_t>(i) * kQTileRows * row_bytes;
-    pack_run(src + off, f, nb, row_bytes, dst + off);
-  }
+  parallel_for(runs, runs >= 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const size_t off = static_cast<size_t>(i) * kQTileRows * row_bytes;
+      pack_run(src + off, f, nb, row_bytes, dst + off);
+    }
+  });
   const size_t tail = static_cast<size_t>(runs) * kQTileRows * row_bytes;
   std::memcpy(dst + tail, src + tail, static_cast<size_t>(N) * row_bytes - tail);
 }

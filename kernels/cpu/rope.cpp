@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/common/thread_pool.h"
+
 namespace moe::cpu {
 namespace {
 // Below this many elements (T * n_heads * head_dim) the call stays on the calling thread.
@@ -20,12 +22,10 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t*
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
     inv_freq[static_cast<size_t>(i)] = 1.0f / std::pow(theta, exponent);
   }
-#pragma omp parallel if (T * n_heads * head_dim >= kMinParallelWork)
-  {
+  parallel_for(T, T * n_heads * head_dim >= kMinParallelWork, [&](int64_t begin, int64_t end) {
     std::vector<float> cos_a(static_cast<size_t>(half));
     std::vector<float> sin_a(static_cast<size_t>(half));
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = begin; t < end; ++t) {
       const float pos = static_cast<float>(positions[t]);
       for (int64_t i = 0; i < half; ++i) {
         const float a = pos * inv_freq[static_cast<size_t>(i)];
@@ -44,7 +44,7 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int64_t*
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace moe::cpu

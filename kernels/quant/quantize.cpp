@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels/common/dtype.h"
+#include "kernels/common/thread_pool.h"
 #include "kernels/quant/hqq.h"
 #include "kernels/quant/pack.h"
 
@@ -26,6 +27,8 @@ namespace {
 constexpr float kF16Max = 65504.0f;
 constexpr uint16_t kF16MaxBits = 0x7bffu;
 constexpr int kMaxGroup = 256;
+// Below this many weights a dequantization stays on the calling thread.
+constexpr int64_t kMinParallelDequant = int64_t{1} << 16;
 
 // The smallest fp16 >= x, for 0 < x <= kF16Max (so never 0 and never infinite).
 uint16_t f16_round_up(float x) {
@@ -140,21 +143,24 @@ void quantize_rows(const float* w, int64_t N, int64_t K, QuantFormat f, const Qu
   const int64_t blocks = K / f.group_size;
   const size_t block_bytes = quant_block_bytes(f);
   const size_t row_bytes = quant_row_bytes(f, K);
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const float* wr = w + n * K;
-    uint8_t* qr = out + static_cast<size_t>(n) * row_bytes;
-    for (int64_t b = 0; b < blocks; ++b)
-      quantize_block(wr + b * f.group_size, f, opt, qr + static_cast<size_t>(b) * block_bytes);
-  }
+  cpu::parallel_for(N, N > 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const float* wr = w + n * K;
+      uint8_t* qr = out + static_cast<size_t>(n) * row_bytes;
+      for (int64_t b = 0; b < blocks; ++b)
+        quantize_block(wr + b * f.group_size, f, opt, qr + static_cast<size_t>(b) * block_bytes);
+    }
+  });
 }
 
 void dequantize_rows(const uint8_t* q, int64_t N, int64_t K, QuantFormat f, float* out) {
   if (is_ggml(f.type)) {  // ggml's block formats, as GGUF files hold them
     assert(K % f.group_size == 0);
     const size_t row_bytes = quant_row_bytes(f, K);
-#pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; ++n) ggml_dequantize_row(f.type, q + static_cast<size_t>(n) * row_bytes, K, out + n * K);
+    cpu::parallel_for(N, N > 1 && N * K >= kMinParallelDequant, [&](int64_t begin, int64_t end) {
+      for (int64_t n = begin; n < end; ++n)
+        ggml_dequantize_row(f.type, q + static_cast<size_t>(n) * row_bytes, K, out + n * K);
+    });
     return;
   }
   assert(f.group_size > 0 && f.group_size % 8 == 0);
@@ -163,15 +169,17 @@ void dequantize_rows(const uint8_t* q, int64_t N, int64_t K, QuantFormat f, floa
   const size_t block_bytes = quant_block_bytes(f);
   const size_t row_bytes = quant_row_bytes(f, K);
   const int g = f.group_size;
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      const uint8_t* blk = q + static_cast<size_t>(n) * row_bytes + static_cast<size_t>(b) * block_bytes;
-      const float s = f16_to_f32(load_half(blk));
-      const float z = f16_to_f32(load_half(blk + 2));
-      dequantize_block_codes(blk + 4, f.type, g, s, z, out + n * K + b * g);
+  // One row (an embedding lookup per decoded token) stays on the caller: no parallel region.
+  cpu::parallel_for(N, N > 1 && N * K >= kMinParallelDequant, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* blk = q + static_cast<size_t>(n) * row_bytes + static_cast<size_t>(b) * block_bytes;
+        const float s = f16_to_f32(load_half(blk));
+        const float z = f16_to_f32(load_half(blk + 2));
+        dequantize_block_codes(blk + 4, f.type, g, s, z, out + n * K + b * g);
+      }
     }
-  }
+  });
 }
 
 uint32_t quant_code(const uint8_t* block, QuantFormat f, int32_t j) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/common/thread_pool.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/linear.h"
@@ -43,7 +44,7 @@ void expect_weight(const Tensor& t, const char* op, const char* what) {
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
-  omp_set_num_threads(threads_);
+  cpu::set_num_threads(threads_);  // the kernels' pool (kernels/common/thread_pool.h) and OpenMP's
 }
 
 std::string CpuBackend::name() const {
