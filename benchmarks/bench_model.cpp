@@ -18,24 +18,27 @@ using json = nlohmann::ordered_json;
 constexpr const char* kStampFile = "moe-bench-model.json";  // marks a directory this program wrote
 
 json spec_json(const SyntheticModelSpec& s) {
-  return {{"architecture", s.architecture},
-          {"vocab_size", s.vocab_size},
-          {"hidden_size", s.hidden_size},
-          {"num_layers", s.num_layers},
-          {"num_heads", s.num_heads},
-          {"num_kv_heads", s.num_kv_heads},
-          {"head_dim", s.head_dim},
-          {"num_experts", s.num_experts},
-          {"experts_per_token", s.experts_per_token},
-          {"expert_intermediate", s.expert_intermediate},
-          {"dense_intermediate", s.dense_intermediate},
-          {"shared_intermediate", s.shared_intermediate},
-          {"decoder_sparse_step", s.decoder_sparse_step},
-          {"qkv_bias", s.qkv_bias},
-          {"norm_topk_prob", s.norm_topk_prob},
-          {"dtype", std::string(dtype_name(s.dtype))},
-          {"seed", s.seed},
-          {"max_position_embeddings", s.max_position_embeddings}};
+  json j = {{"architecture", s.architecture},
+            {"vocab_size", s.vocab_size},
+            {"hidden_size", s.hidden_size},
+            {"num_layers", s.num_layers},
+            {"num_heads", s.num_heads},
+            {"num_kv_heads", s.num_kv_heads},
+            {"head_dim", s.head_dim},
+            {"num_experts", s.num_experts},
+            {"experts_per_token", s.experts_per_token},
+            {"expert_intermediate", s.expert_intermediate},
+            {"dense_intermediate", s.dense_intermediate},
+            {"shared_intermediate", s.shared_intermediate},
+            {"decoder_sparse_step", s.decoder_sparse_step},
+            {"qkv_bias", s.qkv_bias},
+            {"norm_topk_prob", s.norm_topk_prob},
+            {"dtype", std::string(dtype_name(s.dtype))},
+            {"seed", s.seed},
+            {"max_position_embeddings", s.max_position_embeddings}};
+  // Only when set: the stamps of models written before the key existed stay valid.
+  if (s.router_correlation != 0) j["router_correlation"] = s.router_correlation;
+  return j;
 }
 
 json read_json_file(const fs::path& p) {

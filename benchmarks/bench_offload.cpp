@@ -2,7 +2,8 @@
 // random model (8 layers, hidden 1024, 8 experts top-2 x 3584, vocab 32000), quantized to a
 // packed store, with its experts read from experts.bin on the drive (O_DIRECT) and a RAM budget
 // of 25/50/75/100% of the expert slots; then the ablation at one budget: full system (cache +
-// speculative prefetch) / no prefetch / no cache / naive (no cache, no prefetch, one read at a
+// speculative prefetch + prefetch admission) / no prefetch / no admission (every prediction read
+// at once) / no cache / naive (no cache, no prefetch, one read at a
 // time). Each row: decode tokens/s, hit rate, prefetch recall and precision, bytes read from
 // the drive per token, and the bound max(RAM bytes / DRAM bandwidth, drive bytes / drive
 // bandwidth) from bandwidths measured in the same run. Prints a table, writes one JSON record.
@@ -65,6 +66,7 @@ struct Options {
   std::string host_mem;                                   // RAM tier (default: every expert)
   double pcie_gbs = 25;                                   // host -> device bandwidth for the bound
   std::string miss_policy = "auto";
+  double router_correlation = 0;  // the moderate model's routers, correlated across layers
 };
 
 struct Variant {
@@ -137,7 +139,8 @@ fs::path store_for(const Options& o, const QuantRecipe& recipe) {
 
 int run(const Options& o) {
   MOE_CHECK(o.shape == "moderate", "--shape mixtral-8x7b is for --device cuda (its stores are about 25 GB)");
-  const SyntheticModelSpec spec = moderate_spec();
+  SyntheticModelSpec spec = moderate_spec();
+  spec.router_correlation = o.router_correlation;
   prepare_model(o.model_dir, spec, false);
   const QuantRecipe recipe = QuantRecipe::parse(o.quant);
   const fs::path packed = cached_packed_model(o.model_dir, recipe, QuantizeOptions{}, {}, nullptr);
@@ -156,13 +159,15 @@ int run(const Options& o) {
 
   std::vector<Variant> variants;
   for (double b : o.budgets) variants.push_back({"full", b, OffloadOptions{}});
-  OffloadOptions no_prefetch, no_cache, naive;
+  OffloadOptions no_prefetch, no_admission, no_cache, naive;
   no_prefetch.prefetch_depth = 0;
+  no_admission.prefetch_admission = false;  // every prediction read at once (the earlier behaviour)
   no_cache.cache = false;
   naive.cache = false;
   naive.prefetch_depth = 0;
   naive.lookahead = false;
   variants.push_back({"no prefetch", o.ablation_budget, no_prefetch});
+  variants.push_back({"no admission", o.ablation_budget, no_admission});
   variants.push_back({"no cache", o.ablation_budget, no_cache});
   variants.push_back({"naive", o.ablation_budget, naive});
 
@@ -265,6 +270,7 @@ int run(const Options& o) {
                        {"model",
                         {{"shape", "mixtral-moderate"},
                          {"summary", c.summary()},
+                         {"router_correlation", o.router_correlation},
                          {"quantization", recipe.spec()},
                          {"expert_bytes", model->weights().expert_bytes},
                          {"store", packed.string()}}},
@@ -485,6 +491,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--store-root", o.store_root, "Where the mixtral-8x7b stores are written (one directory per recipe)")
       ->capture_default_str();
+  app.add_option("--router-correlation", o.router_correlation,
+                 "CPU: routers correlated across layers, as trained models' are (layer l's router = c * the first\n"
+                 "layer's + sqrt(1 - c^2) * its own); 0 = independent. Its own model directory by default")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--model-dir", o.model_dir, "The random Mixtral-shaped model (written when absent)")
       ->capture_default_str();
   app.add_option("--threads,-t", o.threads, "CPU threads");
@@ -507,6 +518,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--miss-policy", o.miss_policy, "GPU: fetch, cpu or auto")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // A correlated-router model is another model: its own directory unless one was given.
+  if (o.router_correlation > 0 && app.count("--model-dir") == 0)
+    o.model_dir += "-corr" + std::to_string(static_cast<int>(o.router_correlation * 100 + 0.5));
   try {
     return o.device == "cpu" ? moe::bench::run(o) : moe::bench::run_cuda(o);
   } catch (const moe::Error& e) {

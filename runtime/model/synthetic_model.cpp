@@ -46,6 +46,26 @@ class TensorSink {
     const float scale = static_cast<float>(gain * std::sqrt(3.0 / static_cast<double>(cols)));
     fill(name, {rows, cols}, [&] { return scale * rng_.symmetric(); });
   }
+  // A router: as matrix(), then mixed with the first router written when the spec correlates
+  // them. Draws the same random numbers as matrix(), so other tensors do not change.
+  void router(const std::string& name, int64_t rows, int64_t cols, double gain) {
+    const double c = spec_.router_correlation;
+    MOE_CHECK(c >= 0 && c <= 1, "synthetic model: router_correlation must be in [0, 1], got ", c);
+    const float scale = static_cast<float>(gain * std::sqrt(3.0 / static_cast<double>(cols)));
+    std::vector<float> v(static_cast<size_t>(rows * cols));
+    for (float& x : v) x = scale * rng_.symmetric();
+    if (c > 0) {
+      if (first_router_.empty()) {
+        first_router_ = v;
+      } else {
+        MOE_CHECK(first_router_.size() == v.size(), "synthetic model: routers of different shapes");
+        const auto a = static_cast<float>(c), b = static_cast<float>(std::sqrt(1.0 - c * c));
+        for (size_t i = 0; i < v.size(); ++i) v[i] = a * first_router_[i] + b * v[i];
+      }
+    }
+    writer_.add(name, spec_.dtype, {rows, cols}, encode(v, spec_.dtype));
+    params_ += rows * cols;
+  }
   void norm(const std::string& name, int64_t n) {
     fill(name, {n}, [&] { return 1.0f + 0.1f * rng_.symmetric(); });
   }
@@ -67,6 +87,7 @@ class TensorSink {
   }
   const SyntheticModelSpec& spec_;
   SyntheticRng rng_;
+  std::vector<float> first_router_;  // with router_correlation > 0
   SafetensorsWriter writer_;
   int64_t params_ = 0;
 };
@@ -206,7 +227,7 @@ void for_each_synthetic_tensor(const SyntheticModelSpec& s, const std::function<
       continue;
     }
     const std::string block = str_cat(p, a->moe_block, ".");
-    matrix(block + "gate.weight", c.num_experts, h, 4.0);
+    fn({block + "gate.weight", {c.num_experts, h}, Fill::kMatrix, 4.0, -1, -1, /*router=*/true});
     for (int64_t e = 0; e < c.num_experts; ++e)
       visit_mlp(fn, str_cat(block, "experts.", e, "."), h, c.expert_intermediate, *a, i, e);
     if (a->shared_expert) {
@@ -224,7 +245,13 @@ int64_t write_synthetic_model(const SyntheticModelSpec& s, const std::filesystem
   TensorSink t(s);
   for_each_synthetic_tensor(s, [&](const SyntheticTensor& x) {
     switch (x.fill) {
-      case Fill::kMatrix: t.matrix(x.name, x.shape[0], x.shape[1], x.gain); break;
+      case Fill::kMatrix:
+        if (x.router) {
+          t.router(x.name, x.shape[0], x.shape[1], x.gain);
+        } else {
+          t.matrix(x.name, x.shape[0], x.shape[1], x.gain);
+        }
+        break;
       case Fill::kNorm: t.norm(x.name, x.shape[0]); break;
       case Fill::kBias: t.bias(x.name, x.shape[0]); break;
     }

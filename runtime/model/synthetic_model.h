@@ -38,6 +38,10 @@ struct SyntheticModelSpec {
   int32_t eos_token_id = 2;
   DType dtype = DType::kBF16;
   uint64_t seed = 0;
+  // Routers correlated across layers, as trained models' are (an expert chosen at one layer makes
+  // related experts likely at the next): layer l's router is c * R + sqrt(1 - c^2) * its own
+  // random matrix, R the first MoE layer's. 0: independent (the default; every earlier model).
+  double router_correlation = 0;
 };
 
 // The small default per architecture ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", or an
@@ -61,6 +65,7 @@ struct SyntheticTensor {
   double gain = 1.0;           // kMatrix
   int64_t layer = -1;          // routed experts: their layer and index (else -1)
   int64_t expert = -1;
+  bool router = false;  // a MoE router (SyntheticModelSpec::router_correlation applies)
 };
 // Every tensor of a synthetic model of `spec`, in the order write_synthetic_model writes them
 // (a routed expert's gate, up, down one after the other).

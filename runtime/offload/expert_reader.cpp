@@ -108,10 +108,11 @@ class PreadPoolReader final : public ExpertReader {
     r.done->arm(chunks);
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      std::deque<Chunk>& q = r.background ? background_ : queue_;
       for (int64_t i = 0; i < chunks; ++i) {
         const uint64_t begin = static_cast<uint64_t>(i) * detail::kChunkBytes;
-        queue_.push_back(
-            Chunk{r.key, r.offset + begin, std::min(detail::kChunkBytes, r.bytes - begin), r.dst + begin, r.done});
+        q.push_back(Chunk{r.key, r.offset + begin, std::min(detail::kChunkBytes, r.bytes - begin), r.dst + begin,
+                          r.done, r.background});
       }
     }
     cv_.notify_all();
@@ -123,17 +124,31 @@ class PreadPoolReader final : public ExpertReader {
     uint64_t offset, bytes;
     uint8_t* dst;
     ReadCompletion* done;
+    bool background;
   };
+
+  // A background chunk may start only when nothing else is queued or in flight. Under mutex_.
+  bool background_may_start() const {
+    return queue_.empty() && foreground_running_ == 0 && background_running_ == 0 && !background_.empty();
+  }
 
   void run() {
     for (;;) {
       Chunk c{};
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        c = queue_.front();
-        queue_.pop_front();
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty() || background_may_start(); });
+        if (!queue_.empty()) {
+          c = queue_.front();
+          queue_.pop_front();
+          ++foreground_running_;
+        } else if (background_may_start() || (stop_ && !background_.empty())) {
+          c = background_.front();
+          background_.pop_front();
+          ++background_running_;
+        } else {
+          return;  // stopping, nothing left
+        }
       }
       std::string error;
       try {
@@ -142,6 +157,11 @@ class PreadPoolReader final : public ExpertReader {
       } catch (const Error& e) {
         error = e.what();
       }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --(c.background ? background_running_ : foreground_running_);
+      }
+      cv_.notify_all();  // a background chunk may start now
       c.done->chunk_done(error);
     }
   }
@@ -151,8 +171,10 @@ class PreadPoolReader final : public ExpertReader {
   std::string note_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<Chunk> queue_;  // guarded by mutex_
-  bool stop_ = false;        // guarded by mutex_
+  std::deque<Chunk> queue_;                              // guarded by mutex_
+  std::deque<Chunk> background_;                         // guarded by mutex_
+  int foreground_running_ = 0, background_running_ = 0;  // guarded by mutex_
+  bool stop_ = false;                                    // guarded by mutex_
   std::vector<std::thread> threads_;
 };
 

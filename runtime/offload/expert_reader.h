@@ -6,7 +6,8 @@
 //   io_uring  (liburing, when built with it and the kernel allows it): one ring, owned here,
 //             submissions under a lock from the caller, completions reaped by one thread;
 //   pread     a pool of threads issuing pread(2), the portable fallback.
-// A read is split into 1 MiB chunks so several are in flight at once.
+// A read is split into 1 MiB chunks so several are in flight at once. Background reads
+// (ReadRequest::background) yield to every other read, chunk by chunk.
 #pragma once
 
 #include <atomic>
@@ -47,6 +48,9 @@ struct ReadRequest {
   uint64_t bytes = 0;      // bytes needed
   uint8_t* dst = nullptr;  // 4096-aligned, room for `bytes` rounded up to 4096
   ReadCompletion* done = nullptr;
+  // A speculative read (prefetch): its chunks go to the drive one at a time and only while no
+  // other read's chunk is in flight or queued, so a demand read waits for at most one chunk.
+  bool background = false;
 };
 
 enum class ReaderKind : uint8_t { kAuto, kUring, kPread };

@@ -18,6 +18,7 @@ OffloadStepStats& OffloadStepStats::operator+=(const OffloadStepStats& o) {
   streamed += o.streamed;
   evictions += o.evictions;
   prefetch_reads += o.prefetch_reads;
+  prefetch_refused += o.prefetch_refused;
   bytes_nvme += o.bytes_nvme;
   bytes_ram += o.bytes_ram;
   prefetch += o.prefetch;
@@ -55,6 +56,7 @@ nlohmann::ordered_json to_json(const OffloadStepStats& s) {
           {"cpu_streamed", s.streamed},
           {"evictions", s.evictions},
           {"prefetch_reads", s.prefetch_reads},
+          {"prefetch_refused", s.prefetch_refused},
           {"predicted", s.prefetch.predicted},
           {"predicted_and_used", s.prefetch.predicted_and_used},
           {"prefetch_recall", s.prefetch.recall()},

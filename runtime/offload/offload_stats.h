@@ -20,14 +20,15 @@ struct OffloadStepStats {
   uint64_t prefetch_hits = 0;  // hits whose load a prefetch started
   uint64_t streamed = 0;       // misses computed from a staging slot without caching (--miss-policy cpu/auto)
   uint64_t evictions = 0;
-  uint64_t prefetch_reads = 0;   // loads a prefetch started
-  uint64_t bytes_nvme = 0;       // read from the packed store (the drive)
-  uint64_t bytes_ram = 0;        // expert bytes the computation read from RAM slots
-  PrefetchCounts prefetch;       // recall and precision of this step's predictions
-  double seconds = 0;            // the step, from begin_step to end_step
-  double wait_seconds = 0;       // the forward pass waiting for expert reads
-  double speculate_seconds = 0;  // speculative routing and issuing prefetches
-  double adopt_seconds = 0;      // backend layout rewrites of loaded experts
+  uint64_t prefetch_reads = 0;    // loads a prefetch started
+  uint64_t prefetch_refused = 0;  // predictions admission dropped (their victim was worth more)
+  uint64_t bytes_nvme = 0;        // read from the packed store (the drive)
+  uint64_t bytes_ram = 0;         // expert bytes the computation read from RAM slots
+  PrefetchCounts prefetch;        // recall and precision of this step's predictions
+  double seconds = 0;             // the step, from begin_step to end_step
+  double wait_seconds = 0;        // the forward pass waiting for expert reads
+  double speculate_seconds = 0;   // speculative routing and issuing prefetches
+  double adopt_seconds = 0;       // backend layout rewrites of loaded experts
   // The VRAM tier (GPU runs; zeros on the CPU backend). There, hits/misses/evictions are the VRAM
   // cache's, bytes_ram is what the host -> device copies read (= bytes_h2d) plus what the CPU read
   // to compute missed experts, and wait_seconds the host's waits for drive reads.

@@ -90,8 +90,12 @@ void OffloadedExperts::start_read(int64_t slot, ExpertKey k, bool prefetch) {
   SlotInfo& s = slots_[static_cast<size_t>(slot)];
   s.adopted = false;
   s.from_prefetch = prefetch;
-  reader_->submit(
-      ReadRequest{.key = k, .offset = info.offset, .bytes = info.bytes, .dst = pool_.data(slot), .done = &s.done});
+  reader_->submit(ReadRequest{.key = k,
+                              .offset = info.offset,
+                              .bytes = info.bytes,
+                              .dst = pool_.data(slot),
+                              .done = &s.done,
+                              .background = prefetch && o_.prefetch_admission});
   loading_.push_back(slot);
   if (prefetch) ++step_.prefetch_reads;
 }
@@ -139,6 +143,7 @@ bool OffloadedExperts::stream_this_miss(ExpertKey k) const {
 }
 
 void OffloadedExperts::begin_step(int64_t n_tokens) {
+  ++steps_;
   if (!hinted_) prefetcher_.begin_step();
   step_ = OffloadStepStats{};
   step_.tokens = n_tokens;
@@ -177,6 +182,7 @@ void OffloadedExperts::begin_layer(int64_t layer, std::span<const int32_t> exper
   // The experts used here are pinned by their entries; holds for this layer are done.
   release_holds(layer);
   if (o_.lookahead) start_pending();
+  if (o_.prefetch_admission && o_.prefetch_depth > 0) issue_prefetches();
 }
 
 void OffloadedExperts::start_pending() {
@@ -233,7 +239,10 @@ MlpWeights OffloadedExperts::acquire(int64_t layer, int32_t e) {
   }
   finish_read(en.slot);
   if (en.hit) cache_.touch(en.slot);
-  return slots_[static_cast<size_t>(en.slot)].weights;
+  SlotInfo& s = slots_[static_cast<size_t>(en.slot)];
+  s.used_step = steps_;
+  if (o_.prefetch_admission && o_.prefetch_depth > 0) issue_prefetches();  // its read is done: pump
+  return s.weights;
 }
 
 void OffloadedExperts::release(int64_t layer, int32_t e) {
@@ -247,6 +256,7 @@ void OffloadedExperts::release(int64_t layer, int32_t e) {
     if (!o_.cache && cache_.pins(en.slot) == 0 && !cache_.is_static(en.slot)) cache_.erase(en.slot);
   }
   if (o_.lookahead) start_pending();
+  if (o_.prefetch_admission && o_.prefetch_depth > 0) issue_prefetches();
 }
 
 void OffloadedExperts::release_holds(int64_t up_to_layer) {
@@ -260,12 +270,34 @@ void OffloadedExperts::release_holds(int64_t up_to_layer) {
   });
 }
 
+bool OffloadedExperts::drive_idle() const {
+  if (staging_expert_ >= 0 && !staging_.done.done()) return false;
+  for (int64_t slot : loading_)
+    if (cache_.state(slot) == SlotState::kLoading && !slots_[static_cast<size_t>(slot)].done.done()) return false;
+  return true;
+}
+
+bool OffloadedExperts::admits(ExpertKey k) const {
+  if (cache_.has_free_slot()) return true;
+  const std::optional<int64_t> v = cache_.victim();
+  if (!v) return false;
+  return slots_[static_cast<size_t>(*v)].used_step != steps_ && cache_.score(*v) < cache_.candidate_score(k);
+}
+
 void OffloadedExperts::issue_prefetches() {
   reap();
   while (const std::optional<Prediction> p = prefetcher_.peek()) {
     int64_t slot = cache_.find(p->key);
     if (slot < 0) {
       if (static_cast<int64_t>(holds_.size()) >= max_prefetch_slots_) break;
+      if (o_.prefetch_admission) {
+        if (!drive_idle()) break;  // pumped again when it is (acquire, release, begin_layer)
+        if (!admits(p->key)) {
+          prefetcher_.pop();  // not worth its victim: drop it
+          ++step_.prefetch_refused;
+          continue;
+        }
+      }
       slot = cache_.reserve(p->key);  // pinned once: that pin is the hold
       if (slot < 0) break;
       start_read(slot, p->key, true);

@@ -45,6 +45,12 @@ struct OffloadOptions {
   ReaderKind reader = ReaderKind::kAuto;
   int pread_threads = 4;
   int64_t max_prefetch_slots = -1;  // slots prefetches may hold at once; -1: half the cache
+  // Prefetch admission (on by default; off: the ablation "prefetch, no admission"): a prefetch
+  // read starts only while no demand read is in flight and none other of its own (the drive is
+  // idle), into a free slot or over a victim the current step has not used and the policy ranks
+  // below the newcomer; the queue is pumped again whenever the drive goes idle. So a wrong
+  // prediction costs at most one read's delay and never evicts what this step needs.
+  bool prefetch_admission = true;
   // GPU tier only (gpu_offloaded_experts.h): the figures of the miss cost model (--miss-policy auto,
   // choose_miss_action) and the CPU expert worker.
   double link_gbs = 25;      // host -> device copies (PCIe), GB/s
@@ -97,6 +103,7 @@ class OffloadedExperts final : public ExpertProvider {
     bool adopted = false;
     bool from_prefetch = false;  // loaded by a prefetch and not used since
     bool held = false;           // pinned by a prefetch hold
+    uint64_t used_step = 0;      // the last step (steps_, from 1) that acquired it
   };
   struct Entry {  // one routed expert of the current layer
     int32_t expert = 0;
@@ -121,6 +128,10 @@ class OffloadedExperts final : public ExpertProvider {
   int64_t reserve_or_make_room(ExpertKey k);
   void release_holds(int64_t up_to_layer);
   void issue_prefetches();
+  // Admission (OffloadOptions::prefetch_admission): may a prefetch read start now, and may it
+  // take a slot for k?
+  bool drive_idle() const;
+  bool admits(ExpertKey k) const;
   bool stream_this_miss(ExpertKey k) const;
 
   const ExpertLayout& layout_;
@@ -154,6 +165,7 @@ class OffloadedExperts final : public ExpertProvider {
   OffloadStats stats_;
   OffloadStepStats step_;
   uint64_t bytes_at_step_ = 0, evictions_at_step_ = 0;
+  uint64_t steps_ = 0;  // begin_step calls
   double step_t0_ = 0;
 };
 

@@ -1,12 +1,15 @@
 // The io_uring engine of ExpertReader (built only with liburing). One ring owned here (RAII):
 // callers submit under a lock; one thread reaps completions and reports them to each read's
 // ReadCompletion. At most kQueueDepth chunks are in flight; a submitter waits for a free entry.
+// Background reads wait in a queue of their own: the reaper queues their next chunk when no
+// other chunk is in flight.
 #ifdef MOE_HAVE_LIBURING
 
 #include <liburing.h>
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -52,16 +55,18 @@ class UringReader final : public ExpertReader {
     r.done->arm(chunks);
     std::unique_lock<std::mutex> lock(mutex_);
     for (int64_t i = 0; i < chunks; ++i) {
-      free_cv_.wait(lock, [&] { return !free_.empty(); });
-      const unsigned id = free_.back();
-      free_.pop_back();
       const uint64_t begin = static_cast<uint64_t>(i) * kChunkBytes;
-      Record& rec = records_[id];
-      rec = Record{r.key, r.offset + begin, std::min(kChunkBytes, r.bytes - begin), r.dst + begin, r.done};
-      io_uring_sqe* sqe = next_sqe(lock);
-      io_uring_prep_read(sqe, fd_->fd, rec.dst, static_cast<unsigned>(round_block(rec.bytes)), rec.offset);
-      io_uring_sqe_set_data64(sqe, id);
+      const Record rec{r.key,         r.offset + begin, std::min(kChunkBytes, r.bytes - begin),
+                       r.dst + begin, r.done,           r.background};
+      if (r.background) {
+        background_.push_back(rec);
+        continue;
+      }
+      free_cv_.wait(lock, [&] { return !free_.empty(); });
+      ++foreground_running_;
+      queue_read(lock, rec);
     }
+    if (r.background) start_background(lock);
     const int rc = io_uring_submit(&ring_);
     MOE_CHECK(rc >= 0, path_.string(), ": io_uring_submit: ", std::strerror(-rc));
   }
@@ -72,7 +77,28 @@ class UringReader final : public ExpertReader {
     uint64_t offset = 0, bytes = 0;
     uint8_t* dst = nullptr;
     ReadCompletion* done = nullptr;
+    bool background = false;
   };
+
+  // Puts one chunk on the submission queue (a free id must exist). Under mutex_.
+  void queue_read(std::unique_lock<std::mutex>& lock, const Record& rec) {
+    const unsigned id = free_.back();
+    free_.pop_back();
+    records_[id] = rec;
+    io_uring_sqe* sqe = next_sqe(lock);
+    io_uring_prep_read(sqe, fd_->fd, rec.dst, static_cast<unsigned>(round_block(rec.bytes)), rec.offset);
+    io_uring_sqe_set_data64(sqe, id);
+  }
+
+  // The next background chunk, when no other chunk is in flight. Under mutex_; the caller
+  // submits. Returns whether one was queued.
+  bool start_background(std::unique_lock<std::mutex>& lock) {
+    if (foreground_running_ > 0 || background_running_ > 0 || background_.empty() || free_.empty()) return false;
+    ++background_running_;
+    queue_read(lock, background_.front());
+    background_.pop_front();
+    return true;
+  }
 
   // A submission entry; flushes the queue to the kernel when it is full. Called under mutex_.
   io_uring_sqe* next_sqe(std::unique_lock<std::mutex>&) {
@@ -121,8 +147,10 @@ class UringReader final : public ExpertReader {
         bytes_read_.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
       }
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         free_.push_back(static_cast<unsigned>(tag));
+        --(rec.background ? background_running_ : foreground_running_);
+        if (start_background(lock)) io_uring_submit(&ring_);
       }
       free_cv_.notify_one();
       rec.done->chunk_done(error);
@@ -137,6 +165,8 @@ class UringReader final : public ExpertReader {
   std::condition_variable free_cv_;
   std::vector<Record> records_;  // by id; an id is owned by the submitter until reaped
   std::vector<unsigned> free_;
+  std::deque<Record> background_;                        // chunks of background reads, not yet queued
+  int foreground_running_ = 0, background_running_ = 0;  // chunks queued to the ring
   std::string fatal_;
   std::thread reaper_;
 };

@@ -5,7 +5,9 @@
 // logits as the per-expert layout of the same weights.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/engine/transformer.h"
@@ -415,6 +417,65 @@ TEST(FusedExpertsErrors, FusedDownProjWrongShape) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, FusedExperts, ::testing::Values("mixtral", "qwen2_moe", "olmoe"),
                          [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace moe
+
+namespace moe {
+namespace {
+
+// Router weights of every MoE layer as floats (the tiny Mixtral is bf16).
+std::vector<std::vector<float>> routers(const ModelWeights& w) {
+  std::vector<std::vector<float>> out;
+  for (const LayerWeights& l : w.layers) {
+    if (!l.is_moe) continue;
+    const Tensor& r = l.moe.router;
+    std::vector<float> v(static_cast<size_t>(r.numel()));
+    const auto* p = static_cast<const uint16_t*>(r.data);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_f32(p[i]);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+double correlation(const std::vector<float>& a, const std::vector<float>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+// router_correlation c: every later router correlates with the first by about c; 0 leaves the
+// model exactly as before (the same random stream: every other tensor, and the routers, equal).
+TEST(SyntheticRouters, CorrelatedAcrossLayersWhenAsked) {
+  SyntheticModelSpec spec = tiny_model_spec("mixtral");
+  spec.num_layers = 4;
+  spec.hidden_size = 256;
+  spec.num_heads = 4;
+  spec.num_kv_heads = 2;
+  CpuBackend backend(1);
+  test::TempDir d0, d8;
+  write_synthetic_model(spec, d0.path());
+  SyntheticModelSpec corr = spec;
+  corr.router_correlation = 0.8;
+  write_synthetic_model(corr, d8.path());
+  const auto m0 = Model::load(d0.path(), backend);
+  const auto m8 = Model::load(d8.path(), backend);
+  const auto r0 = routers(m0->weights()), r8 = routers(m8->weights());
+  ASSERT_EQ(r0.size(), 4u);
+  EXPECT_EQ(r0[0], r8[0]) << "the first router is the same draw";
+  for (size_t l = 1; l < r0.size(); ++l) {
+    EXPECT_LT(std::abs(correlation(r0[0], r0[l])), 0.15) << "independent layer " << l;
+    EXPECT_NEAR(correlation(r8[0], r8[l]), 0.8, 0.1) << "correlated layer " << l;
+  }
+  // Everything else is unchanged: e.g. an expert's weights.
+  const Tensor& a = m0->weights().layers[2].moe.experts[3].up;
+  const Tensor& b = m8->weights().layers[2].moe.experts[3].up;
+  EXPECT_EQ(std::memcmp(a.data, b.data, a.nbytes()), 0);
+}
 
 }  // namespace
 }  // namespace moe

@@ -55,6 +55,39 @@ TEST_P(ExpertReaderTest, ReadsExactBytesWithManyInFlight) {
   EXPECT_GE(r->bytes_read(), 100 + 3u * 1024 * 1024 + 5 + 4096 + 1000 + (1u << 20) + 1);
 }
 
+// Background (prefetch) reads mixed with foreground ones, several at once: every read completes
+// with exactly its bytes, whichever class it is in; a background read alone completes too, and
+// a failing background read reports its error like any other.
+TEST_P(ExpertReaderTest, BackgroundReadsCompleteWithTheirBytes) {
+  std::unique_ptr<ExpertReader> r = open_expert_reader(path_, GetParam(), 2);
+  const std::vector<std::pair<uint64_t, uint64_t>> reads = {
+      {0, 3 * 1024 * 1024 + 17},   {4096, 2 * 1024 * 1024}, {8192, 100},
+      {1u << 20, 3 * 1024 * 1024}, {5 * 1024 * 1024, 1000}, {12288, (1u << 20) + 1}};
+  SlotPool pool(static_cast<int64_t>(reads.size()), 3 * 1024 * 1024 + 8192);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<ReadCompletion> done(reads.size());
+    for (size_t i = 0; i < reads.size(); ++i) {
+      std::memset(pool.data(static_cast<int64_t>(i)), 0xAB, pool.slot_bytes());
+      r->submit({.key = {1, static_cast<int32_t>(i)},
+                 .offset = reads[i].first,
+                 .bytes = reads[i].second,
+                 .dst = pool.data(static_cast<int64_t>(i)),
+                 .done = &done[i],
+                 .background = (i + static_cast<size_t>(round)) % 2 == 0});
+    }
+    // Wait in reverse: a background read waited on first must still finish.
+    for (size_t i = reads.size(); i-- > 0;) {
+      done[i].wait();
+      EXPECT_EQ(std::memcmp(pool.data(static_cast<int64_t>(i)), bytes_.data() + reads[i].first, reads[i].second), 0)
+          << "round " << round << " read " << i;
+    }
+  }
+  ReadCompletion bad;
+  r->submit(
+      {.key = {3, 8}, .offset = 6 * 1024 * 1024, .bytes = 4096, .dst = pool.data(0), .done = &bad, .background = true});
+  EXPECT_ERROR_CONTAINS(bad.wait(), {path_.string(), "expert 3.8", "end of file after 0 bytes"});
+}
+
 TEST_P(ExpertReaderTest, ReadPastTheEndFailsWithTheNumbers) {
   std::unique_ptr<ExpertReader> r = open_expert_reader(path_, GetParam(), 2);
   SlotPool pool(1, 2 * 1024 * 1024);

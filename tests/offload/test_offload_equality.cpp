@@ -123,6 +123,11 @@ TEST_F(OffloadFixture, AblationsAndQ2AndStaticPlacementMatchToo) {
   const RunResult n = generate_with(store("mixed-4-2"), &naive, half);
   expect_same(ref, n, "naive");
   EXPECT_EQ(n.total.hits, 0u) << "nothing is kept between uses";
+  OffloadOptions no_admission;  // every prediction read at once, over any victim
+  no_admission.prefetch_admission = false;
+  const RunResult na = generate_with(store("mixed-4-2"), &no_admission, half);
+  expect_same(ref, na, "no prefetch admission");
+  EXPECT_EQ(na.total.prefetch_refused, 0u);
   OffloadOptions pread;
   pread.reader = ReaderKind::kPread;
   expect_same(ref, generate_with(store("mixed-4-2"), &pread, half), "pread reader");
