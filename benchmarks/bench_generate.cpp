@@ -256,6 +256,7 @@ int run(const Options& o) {
 
   // Contention: the same reps again beside `contend` spinning processes.
   RepFigures busy;
+  const uint64_t preempted_before = cpu::preempted_waits();
   if (o.contend > 0) {
     BusyLoad load;
     load.start(o.contend);
@@ -269,6 +270,7 @@ int run(const Options& o) {
     }
     load.stop();
   }
+  const uint64_t preempted = cpu::preempted_waits() - preempted_before;
 
   // Bandwidth once more after the runs: the machine is shared, keep the best of both phases.
   std::fprintf(stderr, "measuring memory bandwidth again ...\n");
@@ -342,9 +344,9 @@ int run(const Options& o) {
   if (o.contend > 0)
     std::printf(
         "contention  decode %.2f tok/s quiet, %.2f beside %d busy processes (CPU threads: %s): %.0f%% of quiet "
-        "(target >= %.0f%% = 1 / (1 + load))\n",
+        "(target >= %.0f%% = 1 / (1 + load)); %llu waits on a preempted thread\n",
         median(f.decode_tps), median(busy.decode_tps), o.contend, sched, 100.0 * contended_ratio,
-        100.0 / (1.0 + o.contend));
+        100.0 / (1.0 + o.contend), static_cast<unsigned long long>(preempted));
   std::printf(
       "decode   %.2f tok/s | bound from copy bw %.2f tok/s -> efficiency %.1f%% | from read bw %.2f tok/s -> "
       "efficiency %.1f%%\n",
@@ -450,6 +452,7 @@ int run(const Options& o) {
                                 {"prompt_tokens_per_second_contended", reps_json(busy.prompt_tps)},
                                 {"contended_over_quiet", contended_ratio},
                                 {"target", 1.0 / (1.0 + o.contend)},
+                                {"waits_on_a_preempted_thread", preempted},
                                 {"what", "the same reps run again beside N child processes spinning on a core each"}}
                          : json(nullptr)},
       {"bound",

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,10 @@ namespace {
 
 // Idle spin before a worker sleeps, and before a waiting caller yields: about 50-100 us.
 constexpr int kSpins = 20000;
+// A caller that spun this long (~100 us) for another thread's chunk: that thread was preempted.
+constexpr int kStraggleSpins = 4000;
+// Jobs run on the caller alone after such a wait (doubling while they recur).
+constexpr int kSoloJobs = 64, kMaxSoloJobs = 8192;
 // At most this many chunks per job: the claim counter has 16 bits.
 constexpr int64_t kMaxChunks = 0xFFFF;
 
@@ -69,6 +74,12 @@ class Pool {
       fn(ctx, 0, n);
       return;
     }
+    if (solo_left_ > 0) {  // a worker was preempted holding a chunk lately: run alone for a while
+      --solo_left_;
+      lock.unlock();
+      fn(ctx, 0, n);
+      return;
+    }
     if (grain <= 0) grain = (n + 4 * threads - 1) / (4 * threads);
     if ((n + grain - 1) / grain > kMaxChunks) grain = (n + kMaxChunks - 1) / kMaxChunks;
     const int64_t chunks = (n + grain - 1) / grain;
@@ -81,7 +92,8 @@ class Pool {
     if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&gen_);
     work(gen);
     // Chunks another thread claimed may still run: wait for them (spin, then yield the core).
-    for (int spin = 0; done_.load(std::memory_order_acquire) != chunks;) {
+    int spin = 0;
+    for (; done_.load(std::memory_order_acquire) != chunks;) {
       if (spin < kSpins) {
         ++spin;
         MOE_PAUSE();
@@ -89,7 +101,19 @@ class Pool {
         std::this_thread::yield();
       }
     }
+    // A long wait here means the thread holding a chunk lost its core (another process runs
+    // there): every later job would wait for it the same way, a time slice each. Run the next
+    // jobs on the caller alone, twice as many after each such wait in a row, then try again.
+    if (spin >= kStraggleSpins) {
+      solo_run_ = solo_run_ == 0 ? kSoloJobs : std::min(2 * solo_run_, kMaxSoloJobs);
+      solo_left_ = solo_run_;
+      ++straggles_;
+    } else {
+      solo_run_ = 0;
+    }
   }
+
+  uint64_t straggles() const { return straggles_.load(std::memory_order_relaxed); }
 
  private:
   struct Job {
@@ -150,6 +174,8 @@ class Pool {
 
   std::atomic<int> threads_{1};
   std::mutex submit_;
+  int solo_left_ = 0, solo_run_ = 0;  // guarded by submit_
+  std::atomic<uint64_t> straggles_{0};
   Job job_;
   std::atomic<uint64_t> claim_{0};
   std::atomic<int64_t> done_{0};
@@ -190,6 +216,10 @@ void set_scheduler(Scheduler s) {
 
 Scheduler scheduler() {
   return g_scheduler.load(std::memory_order_relaxed);
+}
+
+uint64_t preempted_waits() {
+  return Pool::get().straggles();
 }
 
 namespace detail {

@@ -6,9 +6,10 @@
 // decode step opens ~150 regions, and q4 decode fell from ~380 to ~12 tokens/s beside a build.
 // Here a job is cut into chunks that the caller and the workers claim one at a time; the caller
 // returns once every chunk is done, whoever ran it. A worker that was not running claims
-// nothing and delays nothing, so under contention the step runs on the cores it gets (at worst
-// at one thread's speed) instead of collapsing. Idle workers spin briefly (the next region of a
-// decode step comes within microseconds), then sleep on a futex.
+// nothing and delays nothing. A worker preempted while it holds a chunk still delays the
+// caller; the pool notices (preempted_waits) and runs the next jobs on the caller alone, so
+// under contention the step runs at about one thread's speed instead of collapsing. Idle workers spin briefly (the next
+// region of a decode step comes within microseconds), then sleep on a futex.
 //
 // Which thread runs a chunk never changes what it computes: callers make each output depend on
 // its own index only, so results do not depend on the thread count or on who ran what.
@@ -39,6 +40,12 @@ enum class Scheduler : uint8_t { kPool, kOpenMP };
 void set_scheduler(Scheduler s);
 Scheduler scheduler();
 
+// How often a job waited long (~100 us) for a chunk another thread held, i.e. that thread lost
+// its core to another process. After each, the next jobs (64, doubling while it recurs, up to
+// 8192) run on the caller alone: under contention decode runs on one core instead of waiting a
+// time slice per parallel region.
+uint64_t preempted_waits();
+
 namespace detail {
 using ChunkFn = void (*)(void* ctx, int64_t begin, int64_t end);
 // Runs fn(ctx, b, e) over [0, n) cut into chunks of `grain` items (the last one shorter).
@@ -48,7 +55,8 @@ void run(int64_t n, int64_t grain, ChunkFn fn, void* ctx);
 // Calls body(begin, end) for consecutive ranges covering [0, n), each at most `grain` items (0:
 // chosen from n and the thread count; raised so that there are at most 65535 ranges), in
 // parallel when `parallel` and there is more than one thread, else inline in one call
-// body(0, n). Returns when all are done. body must not throw.
+// body(0, n) (so too when nested, when another thread's job runs, and for the jobs after a wait
+// on a preempted thread). Returns when all are done. body must not throw.
 template <class F>
 void parallel_for(int64_t n, bool parallel, F&& body, int64_t grain = 0) {
   if (n <= 0) return;

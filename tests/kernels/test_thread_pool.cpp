@@ -40,7 +40,8 @@ void expect_each_once(int64_t n, int64_t grain, bool parallel = true) {
   parallel_for(
       n, parallel,
       [&](int64_t b, int64_t e) {
-        if (split && grain > 0 && e - b > grain) too_long.fetch_add(1);
+        // One call over everything: run inline (also after a wait on a preempted thread).
+        if (split && grain > 0 && e - b > grain && !(b == 0 && e == n)) too_long.fetch_add(1);
         for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
       },
       grain);
