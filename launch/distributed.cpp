@@ -136,6 +136,7 @@ std::unique_ptr<Engine> load_distributed_engine(const EngineOptions& o, std::uni
     e->backend = make_backend(o.device, o.threads);
     e->model = Model::load(dir, *e->backend, &layout, o.verify,
                            offload_requested(o) ? ExpertBinding::kMapped : ExpertBinding::kResident);
+    if (d.rank() == 0) print_config_warnings(e->model->config());
     e->tokenizer = load_model_tokenizer(dir);
     mine.ok = 1;
     put(mine.text, sizeof mine.text, fingerprint(*e, d.spec));

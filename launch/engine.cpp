@@ -193,7 +193,7 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
     if (is_gguf_model(dir))
       fail(o.model_dir,
            ": --quant applies to Hugging Face directories; a GGUF file runs in its own types (convert it with moe "
-           "convert --model FILE.gguf --out DIR to keep them in a packed store)");
+           "convert --model FILE.gguf --quant keep --out DIR to keep them in a packed store)");
     const QuantRecipe recipe = QuantRecipe::parse(o.quant);
     bool converted = false;
     int last_percent = -1;
@@ -216,12 +216,17 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o) {
   e->model = Model::load(dir, *e->backend, nullptr, o.verify,
                          offload_requested(o) ? ExpertBinding::kMapped : ExpertBinding::kResident);
   const ModelConfig& c = e->model->config();
+  print_config_warnings(c);
   e->tokenizer = load_model_tokenizer(dir);
   if (e->tokenizer)
     MOE_CHECK(e->tokenizer->vocab_size() <= c.vocab_size, o.model_dir, ": the tokenizer has ",
               e->tokenizer->vocab_size(), " tokens but the model's vocab_size is ", c.vocab_size);
   e->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return e;
+}
+
+void print_config_warnings(const ModelConfig& c) {
+  for (const std::string& w : c.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
 CLI::Validator model_path_check() {

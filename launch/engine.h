@@ -121,6 +121,10 @@ std::unique_ptr<Engine> load_engine(const EngineOptions& o);
 // ids in and out only). Throws moe::Error for one that is there but malformed.
 std::optional<Tokenizer> load_model_tokenizer(const std::filesystem::path& model);
 
+// Prints each of the config's warnings (ModelConfig::warnings: what it accepted but ignored) to
+// stderr as "warning: ...".
+void print_config_warnings(const ModelConfig& c);
+
 // The stats block: model, weights, backend, load, prompt and decode speed, stop reason.
 void print_stats(std::FILE* out, const Engine& e, const GenerationResult& r, const SamplingParams& s,
                  int64_t reused_tokens = 0);

@@ -94,7 +94,7 @@ json parse_json(const std::string& text, const std::filesystem::path& source) {
   check_json_depth(text, source.string());
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number such as 1e400
     fail(source.string(), ": invalid JSON: ", e.what());
   }
 }
@@ -217,12 +217,18 @@ void resolve_windows(const ConfigReader& r, const ArchSpec& spec, ModelConfig& c
 }
 
 // Token ids of `key` (an int, a list or null), each checked against the vocabulary before it
-// is narrowed to 32 bits.
-std::vector<int32_t> token_ids(const ConfigReader& r, std::string_view key, int64_t vocab_size) {
+// is narrowed to 32 bits. transformers accepts a config whose special ids lie outside the
+// vocabulary (such a token is never generated), so such an id is dropped with a warning rather
+// than refused; a value that is not an integer is still an error.
+std::vector<int32_t> token_ids(const ConfigReader& r, std::string_view key, int64_t vocab_size,
+                               std::vector<std::string>& warnings) {
   std::vector<int32_t> ids;
   for (int64_t v : r.get_int_list(key)) {
-    if (v < 0 || v >= vocab_size)
-      fail(r.source().string(), ": ", key, " ", v, " is outside the vocabulary [0, ", vocab_size, ")");
+    if (v < 0 || v >= vocab_size) {
+      warnings.push_back(
+          str_cat(r.source().string(), ": ", key, " ", v, " is outside the vocabulary [0, ", vocab_size, "): ignored"));
+      continue;
+    }
     ids.push_back(static_cast<int32_t>(v));
   }
   return ids;
@@ -377,9 +383,9 @@ ModelConfig parse_model_config(const std::string& json_text, const std::filesyst
   c.tie_word_embeddings = r.get_bool("tie_word_embeddings", false);
   resolve_windows(r, spec, c);
 
-  const std::vector<int32_t> bos = token_ids(r, "bos_token_id", c.vocab_size);
+  const std::vector<int32_t> bos = token_ids(r, "bos_token_id", c.vocab_size, c.warnings);
   if (!bos.empty()) c.bos_token_id = bos.front();
-  append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size));
+  append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size, c.warnings));
   return c;
 }
 
@@ -393,7 +399,7 @@ ModelConfig load_model_config(const std::filesystem::path& model_dir) {
     const json g = parse_json(read_text(gen), gen);
     if (g.is_object()) {
       const ConfigReader r(g, gen);
-      append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size));
+      append_unique(c.eos_token_ids, token_ids(r, "eos_token_id", c.vocab_size, c.warnings));
     }
   }
   return c;

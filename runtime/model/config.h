@@ -43,6 +43,9 @@ struct ModelConfig {
 
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;  // config.json, then generation_config.json
+  // What was accepted but ignored, one message each (naming the file and key): e.g. a special
+  // token id outside the vocabulary, which transformers accepts too. Front ends print them.
+  std::vector<std::string> warnings;
 
   int64_t q_width() const { return num_heads * head_dim; }
   int64_t kv_width() const { return num_kv_heads * head_dim; }

@@ -137,10 +137,10 @@ class Builder {
     return v_.token_type.empty() ? GgufTokenType::kNormal : static_cast<GgufTokenType>(v_.token_type[id]);
   }
 
-  void check_id(const char* key, const std::optional<int64_t>& id) const {
-    if (id && (*id < 0 || *id >= static_cast<int64_t>(v_.tokens.size()))) {
-      fail(src_, ": tokenizer.ggml.", key, " ", *id, " is outside the vocabulary (", v_.tokens.size(), " tokens)");
-    }
+  // A special id outside the vocabulary is ignored, as llama.cpp ignores it ("bad special
+  // token"); the model config reads the same ids and carries the warning (ModelConfig::warnings).
+  void check_id(std::optional<int64_t>& id) const {
+    if (id && (*id < 0 || *id >= static_cast<int64_t>(v_.tokens.size()))) id.reset();
   }
 
   void check_arrays() {
@@ -169,10 +169,10 @@ class Builder {
              " (expected 0..6: undefined, normal, unknown, control, user-defined, unused, byte)");
       }
     }
-    check_id("bos_token_id", v_.bos_token_id);
-    check_id("eos_token_id", v_.eos_token_id);
-    check_id("unknown_token_id", v_.unknown_token_id);
-    check_id("padding_token_id", v_.padding_token_id);
+    check_id(v_.bos_token_id);
+    check_id(v_.eos_token_id);
+    check_id(v_.unknown_token_id);
+    check_id(v_.padding_token_id);
     if (!tok::is_valid_utf8(v_.chat_template)) fail(src_, ": tokenizer.chat_template is not valid UTF-8");
   }
 
@@ -396,7 +396,7 @@ class Builder {
     return c;
   }
 
-  const GgufVocab& v_;
+  GgufVocab v_;  // a copy: check_arrays drops special ids outside the vocabulary
   std::string src_;
   GgufTokenizerOptions opt_;
   std::unordered_map<std::string_view, int32_t> ids_;  // token -> id (views into v_.tokens)

@@ -84,9 +84,10 @@ struct GgufTokenizerFiles {
 // Validates `vocab` and writes the equivalent tokenizer.json / tokenizer_config.json. Throws
 // moe::Error starting with `source` for: an unknown model or pre name (listing the supported
 // ones), no tokens, scores / token_type of another length than tokens, a token type outside
-// 0..6, a repeated token or one that is not UTF-8, a special id outside the vocabulary, a
-// "gpt2" vocabulary without merges, a merge that is not "a b" or names a token (or a result)
-// not in the vocabulary, a "llama" vocabulary with neither merges nor scores.
+// 0..6, a repeated token or one that is not UTF-8, a "gpt2" vocabulary without merges, a merge
+// that is not "a b" or names a token (or a result) not in the vocabulary, a "llama" vocabulary
+// with neither merges nor scores. A special id outside the vocabulary is ignored (as llama.cpp
+// does), not refused.
 GgufTokenizerFiles gguf_tokenizer_files(const GgufVocab& vocab, const std::filesystem::path& source,
                                         const GgufTokenizerOptions& options = {});
 

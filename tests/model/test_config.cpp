@@ -444,29 +444,48 @@ TEST(ConfigEos, InvalidGenerationConfigJson) {
   EXPECT_ERROR_CONTAINS(load_model_config(dir.path()), {"generation_config.json", "invalid JSON"});
 }
 
-TEST(ConfigEos, OutsideVocab) {
+// transformers accepts a config whose eos_token_id lies outside the vocabulary (such a token is
+// never generated); so do we: the id is dropped, with a warning naming the file, key and id.
+TEST(ConfigEos, OutsideVocabIsIgnoredWithAWarning) {
   json j = base_config("mixtral");
   j["eos_token_id"] = 100;  // vocab_size 100
-  EXPECT_ERROR_CONTAINS(parse(j), {"config.json", "eos_token_id", "100", "outside the vocabulary"});
-  j["eos_token_id"] = {2, -1};
-  EXPECT_ERROR_CONTAINS(parse(j), {"config.json", "eos_token_id", "-1", "outside the vocabulary"});
+  ModelConfig c = parse(j);
+  EXPECT_TRUE(c.eos_token_ids.empty());
+  ASSERT_EQ(c.warnings.size(), 1u);
+  for (const char* part : {"config.json", "eos_token_id 100", "outside the vocabulary [0, 100)", "ignored"})
+    EXPECT_NE(c.warnings[0].find(part), std::string::npos) << c.warnings[0];
+  j["eos_token_id"] = {2, -1, 7};
+  c = parse(j);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int32_t>{2, 7}));
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("eos_token_id -1"), std::string::npos) << c.warnings[0];
+  j["bos_token_id"] = 1000;
+  c = parse(j);
+  EXPECT_FALSE(c.bos_token_id.has_value());
+  EXPECT_EQ(c.warnings.size(), 2u);
+  // A value that is not an integer stays an error.
+  j["eos_token_id"] = "2";
+  EXPECT_ERROR_CONTAINS(parse(j), {"config.json", "eos_token_id"});
 }
 
-// The EOS ids from generation_config.json become stop ids just like config.json's, so an id
-// outside the vocabulary there is the same mistake and should be reported the same way.
 TEST(ConfigEos, GenerationConfigOutsideVocab) {
   test::TempDir dir;
   test::write_json(dir / "config.json", base_config("mixtral"));
   test::write_json(dir / "generation_config.json", json{{"eos_token_id", {2, 100}}});
-  EXPECT_ERROR_CONTAINS(load_model_config(dir.path()),
-                        {"generation_config.json", "eos_token_id", "100", "outside the vocabulary"});
+  const ModelConfig c = load_model_config(dir.path());
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int32_t>{2}));
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("generation_config.json: eos_token_id 100"), std::string::npos) << c.warnings[0];
 }
 
 // An id that only fits after truncation to 32 bits must not pass as an in-vocabulary id.
 TEST(ConfigEos, HugeIdIsOutsideVocab) {
   json j = base_config("mixtral");
   j["eos_token_id"] = 4294967298LL;  // 2^32 + 2
-  EXPECT_ERROR_CONTAINS(parse(j), {"config.json", "eos_token_id", "4294967298", "outside the vocabulary"});
+  const ModelConfig c = parse(j);
+  EXPECT_TRUE(c.eos_token_ids.empty());
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("4294967298"), std::string::npos) << c.warnings[0];
 }
 
 // ---------------------------------------------------------------- file-level errors

@@ -298,6 +298,20 @@ TEST(GgufVocabErrors, TinyVocabulariesWork) {
   EXPECT_EQ(l.decode(std::vector<int32_t>{1, 5}, true), "a");
 }
 
+// Special ids outside the vocabulary are ignored, as llama.cpp does ("bad special token"), not
+// refused: the tokenizer builds, without that special token.
+TEST(GgufVocabErrors, SpecialIdsOutsideTheVocabularyAreIgnored) {
+  auto v = tiny_llama();
+  v.eos_token_id = 6;  // 6 tokens
+  v.padding_token_id = -3;
+  const auto l = moe::tokenizer_from_gguf_vocab(v, "l.gguf");
+  EXPECT_EQ(l.encode("a", true), (std::vector<int32_t>{1, 5}));
+  const auto files = moe::gguf_tokenizer_files(v, "l.gguf");
+  const auto cfg = nlohmann::json::parse(files.tokenizer_config_json);
+  EXPECT_TRUE(!cfg.contains("eos_token") || cfg["eos_token"].is_null()) << cfg.dump();
+  EXPECT_EQ(cfg["bos_token"], "<s>");
+}
+
 TEST(GgufVocabErrors, UnknownModelAndPre) {
   auto v = tiny_gpt2();
   v.model = "bert";
@@ -349,17 +363,16 @@ TEST(GgufVocabErrors, Merges) {
 
 TEST(GgufVocabErrors, SpecialIds) {
   auto v = tiny_gpt2();
-  v.eos_token_id = 4;
-  EXPECT_ERROR(v, "tokenizer.ggml.eos_token_id 4 is outside the vocabulary (4 tokens)");
-  v = tiny_gpt2();
-  v.bos_token_id = -1;
-  EXPECT_ERROR(v, "tokenizer.ggml.bos_token_id -1 is outside");
+  v.add_bos_token = true;
+  v.bos_token_id = -1;  // as absent (llama.cpp ignores such an id too): add_bos has no token then
+  EXPECT_ERROR(v, "add_bos_token is set but tokenizer.ggml.bos_token_id is absent");
   v = tiny_gpt2();
   v.add_bos_token = true;
   EXPECT_ERROR(v, "add_bos_token is set but tokenizer.ggml.bos_token_id is absent");
   auto l = tiny_llama();
-  l.unknown_token_id = 99;
-  EXPECT_ERROR(l, "tokenizer.ggml.unknown_token_id 99");
+  l.unknown_token_id = 99;  // ignored: "<unk>" (id 0) is the unknown token, as without the key
+  EXPECT_EQ(error_of(l), "(no error)");
+  EXPECT_EQ(nlohmann::json::parse(moe::gguf_tokenizer_files(l, "l.gguf").tokenizer_config_json)["unk_token"], "<unk>");
   l = tiny_llama();
   l.bos_token_id.reset();  // llama adds BOS by default
   EXPECT_ERROR(l, "add_bos_token is set");
