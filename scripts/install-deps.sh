@@ -20,6 +20,7 @@ packages=(
   libopenmpi-dev openmpi-bin                                            # MPI communicator, mpirun
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc # coordinator service
   gnuplot-nox          # moe_bench_project draws its PNG plot (benchmarks only)
+  clang libclang-rt-14-dev libomp-14-dev  # the fuzz smoke (scripts/fuzz.sh): libFuzzer, ASan/UBSan, clang's OpenMP
 )
 
 missing=()

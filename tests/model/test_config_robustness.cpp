@@ -74,5 +74,18 @@ TEST(ConfigRobustness, DeepJsonIsRefusedBeforeItIsWalked) {
                                                "... (5002 characters)"});
 }
 
+TEST(ConfigRobustness, NumberOutOfRangeIsInvalidJson) {
+  // fuzz_config (issue 15): nlohmann throws out_of_range, not parse_error, for 1e400; it escaped
+  // parse_model_config as a foreign exception.
+  const std::filesystem::path p =
+      std::filesystem::path(MOE_TEST_DATA_DIR) / "fuzz_regressions" / "config-number-out-of-range.json";
+  std::ifstream in(p, std::ios::binary);
+  ASSERT_TRUE(in.good()) << p;
+  std::ostringstream s;
+  s << in.rdbuf();
+  EXPECT_ERROR_CONTAINS(parse_text(s.str()), {"/m/config.json: invalid JSON: ", "number overflow"});
+  EXPECT_ERROR_CONTAINS(parse_text(R"({"x": -1e999})"), {"/m/config.json: invalid JSON: "});
+}
+
 }  // namespace
 }  // namespace moe
