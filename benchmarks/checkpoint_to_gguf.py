@@ -17,7 +17,6 @@ Needs: pip install gguf numpy safetensors torch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -31,20 +30,6 @@ from gguf import GGMLQuantizationType as T  # noqa: E402
 from gguf import quants  # noqa: E402
 
 import make_gguf_golden as mapping  # noqa: E402
-
-
-def load_checkpoint(d):
-    import torch
-    from safetensors import safe_open
-
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    tensors = {}
-    for f in sorted(os.listdir(d)):
-        if f.endswith(".safetensors"):
-            with safe_open(os.path.join(d, f), framework="pt") as s:
-                for k in s.keys():
-                    tensors[k] = s.get_tensor(k).to(torch.float32).numpy()
-    return cfg, tensors
 
 
 def add_vocab(w, n):
@@ -70,7 +55,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--type", choices=("bf16", "f16"), default="bf16")
     a = ap.parse_args()
-    cfg, t = load_checkpoint(a.model_dir)
+    cfg, t = mapping.load_checkpoint(a.model_dir)
     arch = mapping.ARCH.get(cfg["architectures"][0])
     if arch is None:
         raise SystemExit(f"{a.model_dir}: architecture {cfg['architectures'][0]} is not one of {sorted(mapping.ARCH)}")

@@ -48,10 +48,14 @@ ARCH = {
 
 
 def load_golden(name):
+    return load_checkpoint(os.path.join(GOLDEN, name))
+
+
+def load_checkpoint(d):
+    """config.json and every safetensors tensor of a checkpoint directory, as float32 arrays."""
     import torch
     from safetensors import safe_open
 
-    d = os.path.join(GOLDEN, name)
     cfg = json.load(open(os.path.join(d, "config.json")))
     tensors = {}
     for f in sorted(os.listdir(d)):
