@@ -32,6 +32,9 @@ constexpr int kSpins = 20000;
 constexpr int kStraggleSpins = 4000;
 // Jobs run on the caller alone after such a wait (doubling while they recur).
 constexpr int kSoloJobs = 64, kMaxSoloJobs = 8192;
+// Parallel jobs in a row without such a wait after which the doubling starts again from kSoloJobs
+// (about two decode steps).
+constexpr int kCleanJobs = 256;
 // At most this many chunks per job: the claim counter has 16 bits.
 constexpr int64_t kMaxChunks = 0xFFFF;
 
@@ -105,11 +108,15 @@ class Pool {
     // A long wait here means the thread holding a chunk lost its core (another process runs
     // there): every later job would wait for it the same way, a time slice each. Run the next
     // jobs on the caller alone, twice as many after each such wait in a row, then try again.
+    // The doubling is forgotten only after kCleanJobs parallel jobs in a row without such a wait:
+    // under a steady load one lucky job (the other thread happened to hold its core) must not
+    // start the backoff again from 64.
     if (spin >= kStraggleSpins) {
       solo_run_ = solo_run_ == 0 ? kSoloJobs : std::min(2 * solo_run_, kMaxSoloJobs);
       solo_left_ = solo_run_;
+      clean_ = 0;
       ++straggles_;
-    } else {
+    } else if (solo_run_ > 0 && ++clean_ >= kCleanJobs) {
       solo_run_ = 0;
     }
   }
@@ -175,7 +182,7 @@ class Pool {
 
   std::atomic<int> threads_{1};
   std::mutex submit_;
-  int solo_left_ = 0, solo_run_ = 0;  // guarded by submit_
+  int solo_left_ = 0, solo_run_ = 0, clean_ = 0;  // guarded by submit_
   std::atomic<uint64_t> straggles_{0};
   Job job_;
   std::atomic<uint64_t> claim_{0};
