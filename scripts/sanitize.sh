@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The sanitizer run (docs/sanitizers.md), part of the README's test command.
+# The sanitizer run (not yet part of the README's test command: its first full run is still to
+# be made).
 #
 #   asan  every non-GPU test (ctest -LE 'gpu|lint': the gtest areas, the CLI tests, the server's
 #         curl and openai-client tests, mpirun and network-namespace runs) on a build where every
@@ -26,10 +27,11 @@ modes=("$@")
 configure() {  # configure DIR SANITIZERS
   local dir=$1 san=$2
   if [ ! -f "$dir/build.ninja" ]; then
+    mkdir -p "$dir"
     # -O1 -g1 without -DNDEBUG: assertions on, readable stacks, a bearable compile time.
     cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
       -DMOE_SANITIZE="$san" -DMOE_WERROR=ON -DMOE_ENABLE_CUDA=OFF -DMOE_BUILD_BENCHMARKS=OFF \
-      >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+      >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
   fi
 }
 

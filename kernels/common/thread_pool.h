@@ -42,8 +42,9 @@ Scheduler scheduler();
 
 // How often a job waited long (~100 us) for a chunk another thread held, i.e. that thread lost
 // its core to another process. After each, the next jobs (64, doubling while it recurs, up to
-// 8192) run on the caller alone: under contention decode runs on one core instead of waiting a
-// time slice per parallel region.
+// 8192; the doubling starts over only after 256 parallel jobs in a row without such a wait) run
+// on the caller alone: under contention decode runs on one core instead of waiting a time slice
+// per parallel region.
 uint64_t preempted_waits();
 
 namespace detail {
